@@ -1,0 +1,136 @@
+//! The command line as clap sees it: raw flags and their help text. Turning
+//! them into a resolved configuration happens in `config.rs`; the man page
+//! and shell completions are generated from `command()`.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Tune the kernel's TCP connection handling from declarative profiles";
+
+const LONG_ABOUT: &str = "\
+Tune the kernel's TCP connection-handling sysctls (SYN and accept queues, \
+SYN-ACK retries, syncookies, keepalive, TIME_WAIT, ephemeral ports) from \
+declarative YAML profiles.
+
+tcptune compares a profile with the live kernel (/proc/sys), explains what \
+every change means in numbers on this machine, and tells configuration \
+management through its exit status whether anything drifted. It only reads: \
+nothing in this version writes to /proc/sys or /etc.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  tcptune list                         Profiles, built-in and in /etc/tcptune/profiles
+  tcptune diff web-server              What web-server would change, key by key
+  tcptune diff web-server --explain    ... and what each change means here, in numbers
+  tcptune explain tcp_synack_retries   One parameter: what it does, its live value
+  tcptune check web-server             Exit 0 in sync, 1 drift, 2 error (for Ansible, Puppet, Salt)
+  tcptune lint ./my-profile.yaml       Validate a profile without reading the system
+
+Exit status: 0 in sync or done; 1 drift found or changes pending (check, diff --exit-code); 2 error.
+See tcptune-profile(5) for the profile format.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tcptune", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// Read every path (/proc/sys, /etc/tcptune, ...) below DIR: for tests and
+    /// for inspecting a mounted image
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Output format; json has a stable schema (see tcptune(8), JSON OUTPUT)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// When to colour text output; NO_COLOR in the environment means never for auto
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List profiles: name, where each comes from, description
+    #[command(long_about = "List every profile a name can find: those in /etc/tcptune/profiles (which \
+win over a built-in of the same name) and the built-ins compiled into tcptune.")]
+    List,
+
+    /// Print a profile after resolving `extends`, as YAML
+    #[command(long_about = "Print a profile after resolving its `extends` chain: every key in full form, \
+its target, the author's reason and the profile it comes from. Output is YAML (or JSON with --format json).")]
+    Show {
+        /// Profile name, or a path to a profile file (anything containing '/')
+        profile: String,
+    },
+
+    /// Compare a profile with the live kernel
+    #[command(long_about = "Compare a profile with the live kernel. For every key: the live value, the \
+target, and a status: change, in sync, bound satisfied (an at_least/at_most the live value already \
+meets), not on this kernel, or not in this netns (a key only the initial network namespace has). Each \
+change carries a one-line reason.")]
+    Diff {
+        /// Profile name, or a path to a profile file (anything containing '/')
+        profile: String,
+        /// Also explain each change: what the parameter does, and the consequence in numbers
+        #[arg(long)]
+        explain: bool,
+        /// Exit 1 when anything would change (like `git diff --exit-code`)
+        #[arg(long)]
+        exit_code: bool,
+    },
+
+    /// Explain a parameter, or every change a profile would make
+    #[command(long_about = "Explain a parameter (full key or short alias, e.g. tcp_synack_retries): what it \
+controls, the trade-off, its range and default, its live value and what that value means in numbers on \
+this machine. Given a profile instead, explain every change the profile would make, as 'after X instead of Y'.")]
+    Explain {
+        /// A parameter (net.ipv4.tcp_synack_retries or tcp_synack_retries) or a profile
+        topic: String,
+    },
+
+    /// Exit 0 when the kernel matches a profile, 1 on drift, 2 on error
+    #[command(long_about = "Check the live kernel against a profile, for configuration management. \
+Prints nothing when in sync and one line per drifted key otherwise (or JSON with --format json). \
+Exit status: 0 in sync, 1 drift, 2 error.")]
+    Check {
+        /// Profile name, or a path to a profile file (anything containing '/')
+        profile: String,
+    },
+
+    /// Validate profile files without reading the live system
+    #[command(long_about = "Validate profile files: YAML syntax, fields, keys (with suggestions for typos), \
+value types and the ranges the kernel enforces, bounds, and `extends`. Keys outside tcptune's catalog \
+cannot be checked without the live kernel and are reported as notes. Exit 0 when every file is valid, 2 otherwise.")]
+    Lint {
+        /// Profile files to check
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+
+    /// Print a shell completion script
+    #[command(long_about = "Print a completion script for SHELL on standard output, e.g.\n  tcptune completions bash > /etc/bash_completion.d/tcptune")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

@@ -1,0 +1,174 @@
+//! `Library`: where profiles are found, by name or path, and how `extends`
+//! chains are resolved into one profile.
+//!
+//! Names are looked up first in the admin's directory
+//! (`ROOT/etc/tcptune/profiles/NAME.yaml`), which wins over a built-in of the
+//! same name, then among the built-ins compiled from `profiles/`. An argument
+//! containing '/' is a path.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Diagnostic, Error, Location, Problem};
+use crate::profile::{self, KeyCheck, Profile, Source};
+
+/// The shipped profiles, compiled in. `tests/profiles.rs` checks this list
+/// matches the files in `profiles/`.
+pub static BUILTIN: &[(&str, &str)] = &[
+    ("kernel-defaults", include_str!("../profiles/kernel-defaults.yaml")),
+    ("web-server", include_str!("../profiles/web-server.yaml")),
+    ("syn-flood", include_str!("../profiles/syn-flood.yaml")),
+    ("behind-load-balancer", include_str!("../profiles/behind-load-balancer.yaml")),
+    ("outbound-client", include_str!("../profiles/outbound-client.yaml")),
+    ("fast-failover", include_str!("../profiles/fast-failover.yaml")),
+];
+
+/// A profile with its `extends` chain merged in.
+#[derive(Debug)]
+pub struct Resolved {
+    pub profile: Profile,
+    /// The profile and its ancestors, the profile first.
+    pub chain: Vec<String>,
+}
+
+/// One line of `tcptune list`.
+#[derive(Debug, serde::Serialize)]
+pub struct Listing {
+    pub name: String,
+    pub source: String,
+    pub description: String,
+    /// An admin profile that replaces a built-in of the same name.
+    pub overrides_builtin: bool,
+    /// Why the file cannot be used, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub struct Library {
+    admin_dir: PathBuf,
+}
+
+impl Library {
+    pub fn new(root: &Path) -> Library {
+        Library { admin_dir: root.join("etc/tcptune/profiles") }
+    }
+
+    pub fn admin_dir(&self) -> &Path {
+        &self.admin_dir
+    }
+
+    /// Whether `spec` names a profile (as opposed to a file path).
+    pub fn is_path(spec: &str) -> bool {
+        spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml")
+    }
+
+    /// Loads `spec` (a name or a path) and its ancestors, merged: a child's
+    /// entry replaces its parent's for the same key, in the parent's place.
+    pub fn resolve(&self, spec: &str, known: KeyCheck) -> Result<Resolved, Error> {
+        let mut profile = self.load(spec, known)?;
+        let mut chain = vec![profile.name.clone()];
+        let mut lineage = vec![profile.clone()];
+        while let Some(parent) = lineage.last().and_then(|p| p.extends.clone()) {
+            let child = lineage.last().expect("lineage is never empty");
+            let at = |problem| {
+                let (line, column) = child.extends_at.unzip();
+                let at = Location { file: child.source.label(&child.name), line, column, key: Some("extends".into()) };
+                Error::Invalid(vec![Diagnostic { at, problem }])
+            };
+            if chain.contains(&parent) {
+                chain.push(parent);
+                return Err(at(Problem::ExtendsCycle { chain }));
+            }
+            let loaded = match self.load_named(&parent, known) {
+                Err(Error::ProfileNotFound { name, .. }) => return Err(at(Problem::UnknownExtends { name })),
+                other => other?,
+            };
+            chain.push(parent);
+            lineage.push(loaded);
+        }
+        let mut entries = Vec::new();
+        for p in lineage.iter().rev() {
+            for e in &p.entries {
+                match entries.iter_mut().find(|x: &&mut profile::Entry| x.key == e.key) {
+                    Some(slot) => *slot = e.clone(),
+                    None => entries.push(e.clone()),
+                }
+            }
+        }
+        profile.entries = entries;
+        Ok(Resolved { profile, chain })
+    }
+
+    /// Loads one profile, without resolving `extends`.
+    pub fn load(&self, spec: &str, known: KeyCheck) -> Result<Profile, Error> {
+        if Self::is_path(spec) {
+            let path = PathBuf::from(spec);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.to_string());
+            return Profile::parse(&name, Source::File(path), &bytes, known);
+        }
+        self.load_named(spec, known)
+    }
+
+    fn load_named(&self, name: &str, known: KeyCheck) -> Result<Profile, Error> {
+        if !profile::is_valid_name(name) {
+            return Err(Error::BadProfileName { name: name.to_string() });
+        }
+        for ext in ["yaml", "yml"] {
+            let path = self.admin_dir.join(format!("{name}.{ext}"));
+            match std::fs::read(&path) {
+                Ok(bytes) => return Profile::parse(name, Source::File(path), &bytes, known),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        match BUILTIN.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
+            None => Err(Error::ProfileNotFound { name: name.to_string(), searched: self.admin_dir.clone() }),
+        }
+    }
+
+    /// Every profile that a name would find: the admin's and the built-ins.
+    pub fn list(&self) -> Result<Vec<Listing>, Error> {
+        let mut out = Vec::new();
+        let mut admin_names = Vec::new();
+        match std::fs::read_dir(&self.admin_dir) {
+            Ok(dir) => {
+                let mut paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+                paths.sort();
+                for path in paths {
+                    let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else { continue };
+                    let name = stem.to_string_lossy().into_owned();
+                    if !matches!(ext.to_str(), Some("yaml" | "yml")) || !profile::is_valid_name(&name) || admin_names.contains(&name) {
+                        continue;
+                    }
+                    let parsed = std::fs::read(&path).map_err(|e| Error::io(&path, e)).and_then(|b| Profile::parse(&name, Source::File(path.clone()), &b, None));
+                    out.push(Listing {
+                        overrides_builtin: BUILTIN.iter().any(|(n, _)| *n == name),
+                        source: path.display().to_string(),
+                        description: parsed.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+                        error: parsed.err().map(|e| e.to_string()),
+                        name: name.clone(),
+                    });
+                    admin_names.push(name);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&self.admin_dir, e)),
+        }
+        for (name, text) in BUILTIN {
+            if admin_names.iter().any(|n| n == name) {
+                continue;
+            }
+            let parsed = Profile::parse(name, Source::Builtin, text.as_bytes(), None);
+            out.push(Listing {
+                name: name.to_string(),
+                source: "built-in".into(),
+                description: parsed.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+                overrides_builtin: false,
+                error: parsed.err().map(|e| e.to_string()),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

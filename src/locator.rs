@@ -1,0 +1,130 @@
+//! `Locator`: line and column of every block-style mapping key in a YAML
+//! text, so profile errors can point at the line that caused them.
+//!
+//! yaml_serde reports positions only for syntax errors and for the start of
+//! the enclosing mapping, and it silently keeps the last of two duplicate
+//! keys. Profiles are small, hand-written, block-style YAML, so a line
+//! scanner recovers both. Flow-style mappings (`{a: 1}`) are not scanned;
+//! errors in them fall back to naming the key.
+
+/// One mapping key: its path from the document root, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAt {
+    pub path: Vec<String>,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Locator {
+    keys: Vec<KeyAt>,
+}
+
+impl Locator {
+    pub fn scan(text: &str) -> Locator {
+        let mut keys = Vec::new();
+        // (indent, key) of the mappings we are inside.
+        let mut stack: Vec<(usize, String)> = Vec::new();
+        // Indent of a key whose value is a block scalar (`|` or `>`).
+        let mut block_scalar: Option<usize> = None;
+        for (idx, raw) in text.lines().enumerate() {
+            let indent = raw.len() - raw.trim_start_matches(' ').len();
+            let content = raw[indent..].trim_end();
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            if let Some(owner) = block_scalar {
+                if indent > owner {
+                    continue;
+                }
+                block_scalar = None;
+            }
+            if content.starts_with("---") || content.starts_with("...") || content.starts_with("- ") || content == "-" {
+                continue;
+            }
+            let Some((key, rest)) = split_key(content) else { continue };
+            while stack.last().is_some_and(|(i, _)| *i >= indent) {
+                stack.pop();
+            }
+            let mut path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
+            path.push(key.clone());
+            keys.push(KeyAt { path, line: idx + 1, column: indent + 1 });
+            let rest = strip_comment(rest).trim();
+            if rest.is_empty() {
+                stack.push((indent, key));
+            } else if rest.starts_with('|') || rest.starts_with('>') {
+                block_scalar = Some(indent);
+            }
+        }
+        Locator { keys }
+    }
+
+    /// The `nth` (0-based) occurrence of the key at `path`.
+    pub fn find(&self, path: &[&str], nth: usize) -> Option<&KeyAt> {
+        self.keys.iter().filter(|k| k.path.iter().map(String::as_str).eq(path.iter().copied())).nth(nth)
+    }
+}
+
+/// Splits `key: rest` (plain, single- or double-quoted key).
+fn split_key(content: &str) -> Option<(String, &str)> {
+    let (key, after) = if let Some(q @ ('"' | '\'')) = content.chars().next() {
+        let end = content[1..].find(q)? + 1;
+        (content[1..end].to_string(), content[end + 1..].trim_start())
+    } else {
+        if content.starts_with(['{', '[', '&', '*', '!', '|', '>']) {
+            return None;
+        }
+        let mut colon = None;
+        for (i, c) in content.char_indices() {
+            if c == '#' && i > 0 && content[..i].ends_with(' ') {
+                break;
+            }
+            if c == ':' && content[i + 1..].chars().next().is_none_or(|n| n == ' ' || n == '\t') {
+                colon = Some(i);
+                break;
+            }
+        }
+        let i = colon?;
+        return Some((content[..i].trim_end().to_string(), &content[i + 1..]));
+    };
+    after.strip_prefix(':').map(|rest| (key, rest))
+}
+
+fn strip_comment(s: &str) -> &str {
+    match s.find(" #") {
+        Some(i) => &s[..i],
+        None if s.starts_with('#') => "",
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "\
+# comment
+description: |
+  text with: a colon
+  more: text
+sysctls:
+  net.core.somaxconn: 8192   # c
+  'tcp_synack_retries': 2
+  tcp_keepalive_time:
+    value: 600
+    why: \"x: y\"
+  net.core.somaxconn: 1
+extends: kernel-defaults
+";
+
+    #[test]
+    fn finds_nested_keys_and_skips_block_scalars() {
+        let l = Locator::scan(TEXT);
+        assert_eq!(l.find(&["sysctls", "net.core.somaxconn"], 0).map(|k| (k.line, k.column)), Some((6, 3)));
+        assert_eq!(l.find(&["sysctls", "tcp_synack_retries"], 0).map(|k| k.line), Some(7));
+        assert_eq!(l.find(&["sysctls", "tcp_keepalive_time", "why"], 0).map(|k| k.line), Some(10));
+        assert_eq!(l.find(&["extends"], 0).map(|k| k.line), Some(12));
+        assert!(l.find(&["description", "text with"], 0).is_none());
+        assert!(l.find(&["more"], 0).is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! The binary edge: parse the command line, run, and map the outcome to an
+//! exit status (0 in sync or done, 1 drift, 2 error).
+
+use clap::Parser;
+use tcptune::cli::Cli;
+use tcptune::config::Config;
+use tcptune::exit_code::ExitCode;
+use tcptune::render::Renderer;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let color = Config::from_cli(&cli).color;
+    let result: anyhow::Result<ExitCode> = tcptune::run(cli).map_err(anyhow::Error::from);
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            Renderer::error(color, &format!("{e:#}"));
+            ExitCode::Error.into()
+        }
+    }
+}

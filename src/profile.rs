@@ -1,0 +1,466 @@
+//! `Profile`: one profile file, parsed and validated.
+//!
+//! Parsing only reads the text it is given. The single question it may ask
+//! the outside world, "does the running kernel have this key?", comes in as
+//! a closure, so `lint` can validate without touching the system. Every
+//! problem is collected with its file, line, column and key; a profile that
+//! has any problem is rejected whole.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value as Node;
+
+use crate::catalog::{self, Kind, Param};
+use crate::error::{Diagnostic, Error, Location, Problem};
+use crate::kernel;
+use crate::locator::Locator;
+use crate::value::{self, IntError, Value};
+
+/// Where a profile came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Builtin,
+    File(PathBuf),
+}
+
+impl Source {
+    /// "built-in", or the file's path.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Builtin => "built-in".to_string(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// How errors name the profile's file.
+    pub fn label(&self, name: &str) -> String {
+        match self {
+            Source::Builtin => format!("built-in:{name}"),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// What a profile asks of one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Exact(Value),
+    /// Raise to `at_least`, lower to `at_most`; a value already within the
+    /// bounds is left alone.
+    Bounds { at_least: Option<i64>, at_most: Option<i64> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The full key, whether the file used it or the alias.
+    pub key: String,
+    pub param: Option<&'static Param>,
+    pub target: Target,
+    pub why: Option<String>,
+    /// The profile that set this entry (differs from the profile's own name
+    /// for entries inherited through `extends`).
+    pub origin: String,
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub source: Source,
+    pub description: String,
+    pub extends: Option<String>,
+    /// Where `extends` stands, for errors about the parent.
+    pub extends_at: Option<(usize, usize)>,
+    pub entries: Vec<Entry>,
+}
+
+/// Answers "does the running kernel have this key?"; `None` in `lint`.
+pub type KeyCheck<'a> = Option<&'a dyn Fn(&str) -> bool>;
+
+/// The file as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    description: Option<String>,
+    extends: Option<String>,
+    #[serde(default)]
+    sysctls: RawEntries,
+}
+
+/// The `sysctls` mapping in file order, duplicates kept so they can be
+/// reported (a derived map would keep the last one silently).
+#[derive(Default)]
+struct RawEntries(Vec<(String, Node)>);
+
+impl<'de> Deserialize<'de> for RawEntries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = RawEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of sysctl keys to values")
+            }
+            fn visit_unit<E>(self) -> Result<RawEntries, E> {
+                Ok(RawEntries::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    out.push((key, map.next_value::<Node>()?));
+                }
+                Ok(RawEntries(out))
+            }
+        }
+        d.deserialize_any(EntriesVisitor)
+    }
+}
+
+/// A profile name: no path separators, no leading dot, nothing that could
+/// leave the profile directory.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.len() <= 128
+}
+
+impl Profile {
+    /// Parses and validates one profile file.
+    pub fn parse(name: &str, source: Source, bytes: &[u8], known: KeyCheck) -> Result<Profile, Error> {
+        let file = source.label(name);
+        let at = |line: Option<usize>, column: Option<usize>, key: Option<&str>| Location {
+            file: file.clone(),
+            line,
+            column,
+            key: key.map(str::to_string),
+        };
+        let fail = |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
+
+        let text = std::str::from_utf8(bytes).map_err(|e| fail(at(None, None, None), Problem::NotUtf8 { offset: e.valid_up_to() }))?;
+        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            return Err(fail(at(None, None, None), Problem::Empty));
+        }
+        let locator = Locator::scan(text);
+        let raw: RawProfile = serde_yaml::from_str(text).map_err(|e| {
+            let (problem, field) = shape_problem(&e);
+            let found = field.as_deref().and_then(|f| locator.find(&[f], usize::from(problem_is_duplicate(&e))));
+            let (line, column) = match found {
+                Some(k) => (Some(k.line), Some(k.column)),
+                None => (e.location().map(|l| l.line()), e.location().map(|l| l.column())),
+            };
+            fail(at(line, column, field.as_deref()), problem)
+        })?;
+
+        let mut problems = Vec::new();
+        if let Some(parent) = &raw.extends
+            && !is_valid_name(parent)
+        {
+            let k = locator.find(&["extends"], 0);
+            problems.push(Diagnostic {
+                at: at(k.map(|k| k.line), k.map(|k| k.column), Some("extends")),
+                problem: Problem::BadName { name: parent.clone() },
+            });
+        }
+
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut seen: HashMap<String, (String, Option<usize>)> = HashMap::new();
+        let mut occurrences: HashMap<&str, usize> = HashMap::new();
+        for (written, node) in &raw.sysctls.0 {
+            let nth = occurrences.entry(written.as_str()).or_default();
+            let pos = locator.find(&["sysctls", written], *nth);
+            *nth += 1;
+            let line = pos.map(|k| k.line);
+            let here = at(line, pos.map(|k| k.column), Some(written));
+            let field_at = |field: &str| {
+                let k = locator.find(&["sysctls", written, field], 0).or(pos);
+                at(k.map(|k| k.line), k.map(|k| k.column), Some(written))
+            };
+            match check_entry(written, node, known) {
+                Err((problem, field)) => {
+                    let at = field.map_or_else(|| here.clone(), field_at);
+                    problems.push(Diagnostic { at, problem });
+                }
+                Ok((key, param, target, why)) => {
+                    if let Some((other, other_line)) = seen.get(&key) {
+                        let problem = if other == written {
+                            Problem::DuplicateKey { first_line: *other_line }
+                        } else {
+                            Problem::SameParameterTwice { other: other.clone(), other_line: *other_line }
+                        };
+                        problems.push(Diagnostic { at: here, problem });
+                        continue;
+                    }
+                    seen.insert(key.clone(), (written.clone(), line));
+                    entries.push(Entry { key, param, target, why, origin: name.to_string(), line });
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        Ok(Profile {
+            name: name.to_string(),
+            source,
+            description: raw.description.unwrap_or_default().trim().to_string(),
+            extends: raw.extends,
+            extends_at: locator.find(&["extends"], 0).map(|k| (k.line, k.column)),
+            entries,
+        })
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+fn problem_is_duplicate(e: &serde_yaml::Error) -> bool {
+    e.to_string().starts_with("duplicate field")
+}
+
+/// Words a deserializer error and finds the top-level field it names.
+fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>) {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let field = msg.split('`').nth(1).map(str::to_string);
+    if msg.starts_with("duplicate field") {
+        return (Problem::DuplicateKey { first_line: None }, field);
+    }
+    if msg.starts_with("unknown field") {
+        return (Problem::Shape(format!("{msg}")), field);
+    }
+    if e.location().is_some() && !msg.contains("invalid type") && !msg.contains("expected") {
+        return (Problem::Syntax(msg), None);
+    }
+    let msg = if msg.contains("invalid type") { format!("{msg} (a profile is a mapping with description, extends and sysctls)") } else { msg };
+    (Problem::Shape(msg), None)
+}
+
+type Checked = (String, Option<&'static Param>, Target, Option<String>);
+
+/// Validates one `key: node` entry. On error, also names the sub-field
+/// (`value`, `at_least`...) to point at, if any.
+fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, (Problem, Option<&'static str>)> {
+    if let Some(r) = catalog::find_removed(written) {
+        return Err((Problem::Removed { since: r.since, why: r.why, instead: r.instead }, None));
+    }
+    let param = catalog::find(written);
+    let key = match param {
+        Some(p) => p.key.to_string(),
+        None => {
+            let on_kernel = known.map(|has| kernel::is_valid_key(written) && has(written));
+            let suggestion = catalog::suggest(written);
+            match on_kernel {
+                Some(false) => return Err((Problem::UnknownKey { suggestion, kernel_checked: true }, None)),
+                None if suggestion.is_some() || !written.contains('.') || !kernel::is_valid_key(written) => {
+                    return Err((Problem::UnknownKey { suggestion, kernel_checked: false }, None));
+                }
+                _ => written.to_string(),
+            }
+        }
+    };
+    let (target, why) = match node {
+        Node::Mapping(map) => check_mapping(map, param)?,
+        plain => (Target::Exact(to_value(plain, param).map_err(|p| (p, None))?), None),
+    };
+    Ok((key, param, target, why))
+}
+
+fn check_mapping(map: &serde_yaml::Mapping, param: Option<&Param>) -> Result<(Target, Option<String>), (Problem, Option<&'static str>)> {
+    const FIELDS: [&str; 4] = ["value", "at_least", "at_most", "why"];
+    let mut value = None;
+    let mut bounds = [None, None];
+    let mut why = None;
+    for (k, v) in map {
+        let Some(field) = k.as_str().and_then(|k| FIELDS.iter().find(|f| **f == k)) else {
+            let name = k.as_str().map_or_else(|| describe(k), |s| format!("`{s}`"));
+            return Err((Problem::Shape(format!("unknown field {name} in this entry; expected one of value, at_least, at_most, why")), None));
+        };
+        match *field {
+            "why" => match v {
+                Node::String(s) => why = Some(s.trim().to_string()),
+                other => return Err((Problem::WrongType { expected: "a sentence (the reason for this value)".into(), found: describe(other) }, Some("why"))),
+            },
+            "value" => value = Some(to_value(v, param).map_err(|p| (p, Some("value")))?),
+            bound => {
+                let Some(p) = param.filter(|p| p.kind != Kind::Pair) else {
+                    let expected = "a plain `value`: at_least and at_most need a single-integer parameter from the catalog";
+                    return Err((Problem::WrongType { expected: expected.into(), found: format!("`{bound}`") }, Some(*field)));
+                };
+                let n = to_int(v, p).map_err(|e| (e, Some(*field)))?;
+                bounds[usize::from(bound == "at_most")] = Some(n);
+            }
+        }
+    }
+    let target = match (value, bounds) {
+        (Some(_), [Some(_), _] | [_, Some(_)]) => return Err((Problem::ValueAndBound, None)),
+        (Some(v), _) => Target::Exact(v),
+        (None, [None, None]) => return Err((Problem::NoTarget, None)),
+        (None, [Some(lo), Some(hi)]) if lo > hi => return Err((Problem::BoundsInverted { at_least: lo, at_most: hi }, Some("at_most"))),
+        (None, [at_least, at_most]) => Target::Bounds { at_least, at_most },
+    };
+    Ok((target, why))
+}
+
+/// Converts a plain YAML node to a value of the parameter's kind.
+fn to_value(node: &Node, param: Option<&Param>) -> Result<Value, Problem> {
+    let Some(p) = param else {
+        return match node {
+            Node::Number(n) => Ok(Value::Text(n.to_string())),
+            Node::String(s) if !s.trim().is_empty() => Ok(Value::Text(value::normalize_text(s))),
+            other => Err(Problem::WrongType { expected: "a number or a string".into(), found: describe(other) }),
+        };
+    };
+    match p.kind {
+        Kind::Pair => to_pair(node, p),
+        _ => to_int(node, p).map(Value::Int),
+    }
+}
+
+fn to_int(node: &Node, p: &Param) -> Result<i64, Problem> {
+    let expected = || format!("an integer in {}", p.range);
+    let v = match node {
+        Node::Number(n) => match n.as_i64() {
+            Some(v) => v,
+            None if n.is_u64() => return Err(Problem::OutOfRange { value: n.to_string(), range: p.range }),
+            None => return Err(Problem::WrongType { expected: expected(), found: n.to_string() }),
+        },
+        Node::String(s) => match value::parse_int(s) {
+            Ok(v) => v,
+            Err(IntError::LeadingZero { octal }) => return Err(Problem::AmbiguousOctal { text: s.clone(), octal }),
+            Err(IntError::NotANumber) => return Err(Problem::WrongType { expected: expected(), found: format!("\"{s}\"") }),
+        },
+        other => return Err(Problem::WrongType { expected: expected(), found: describe(other) }),
+    };
+    if !p.range.contains(v) {
+        return Err(Problem::OutOfRange { value: v.to_string(), range: p.range });
+    }
+    Ok(v)
+}
+
+fn to_pair(node: &Node, p: &Param) -> Result<Value, Problem> {
+    let expected = || format!("two integers in {}, low then high, e.g. \"32768 60999\"", p.range);
+    let parts: Vec<Node> = match node {
+        Node::String(s) => s.split_whitespace().map(|t| Node::String(t.to_string())).collect(),
+        Node::Sequence(items) => items.clone(),
+        other => return Err(Problem::WrongType { expected: expected(), found: describe(other) }),
+    };
+    let [lo, hi] = parts.as_slice() else {
+        return Err(Problem::WrongType { expected: expected(), found: describe(node) });
+    };
+    let (lo, hi) = (to_int(lo, p)?, to_int(hi, p)?);
+    if lo > hi {
+        return Err(Problem::PairOrder { low: lo, high: hi });
+    }
+    Ok(Value::Pair(lo, hi))
+}
+
+fn describe(node: &Node) -> String {
+    match node {
+        Node::Null => "nothing (null)".into(),
+        Node::Bool(b) => format!("a boolean ({b}); write 1 or 0"),
+        Node::Number(n) => n.to_string(),
+        Node::String(s) => format!("\"{s}\""),
+        Node::Sequence(s) => format!("a list of {} items", s.len()),
+        Node::Mapping(_) => "a mapping".into(),
+        Node::Tagged(_) => "a tagged value".into(),
+    }
+}
+
+/// A profile's entries serialized as an ordered mapping (file order), the
+/// shape `show` prints in YAML and JSON.
+pub struct OrderedEntries<'a>(pub &'a [Entry]);
+
+/// A value as `show` prints it: integers as numbers, the rest as text.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ShownValue {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Serialize)]
+struct ShownEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<ShownValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_least: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_most: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<&'a str>,
+    from: &'a str,
+}
+
+impl Serialize for OrderedEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for e in self.0 {
+            let (value, at_least, at_most) = match &e.target {
+                Target::Exact(Value::Int(n)) => (Some(ShownValue::Int(*n)), None, None),
+                Target::Exact(v) => (Some(ShownValue::Text(v.to_string())), None, None),
+                Target::Bounds { at_least, at_most } => (None, *at_least, *at_most),
+            };
+            map.serialize_entry(&e.key, &ShownEntry { value, at_least, at_most, why: e.why.as_deref(), from: &e.origin })?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Profile, Error> {
+        Profile::parse("t", Source::File("t.yaml".into()), text.as_bytes(), None)
+    }
+
+    fn problems(text: &str) -> Vec<Diagnostic> {
+        match parse(text) {
+            Err(Error::Invalid(d)) => d,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_every_form_of_the_contract() {
+        let p = parse(
+            "description: d\nextends: kernel-defaults\nsysctls:\n  net.core.somaxconn: 8192\n  tcp_synack_retries: 2\n  net.ipv4.tcp_max_syn_backlog: {at_least: 8192}\n  net.ipv4.tcp_keepalive_time: {value: 600, why: \"lb\"}\n  net.ipv4.ip_local_port_range: \"10240 65000\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.extends.as_deref(), Some("kernel-defaults"));
+        let keys: Vec<_> = p.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["net.core.somaxconn", "net.ipv4.tcp_synack_retries", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_keepalive_time", "net.ipv4.ip_local_port_range"]);
+        assert_eq!(p.entries[2].target, Target::Bounds { at_least: Some(8192), at_most: None });
+        assert_eq!(p.entries[3].why.as_deref(), Some("lb"));
+        assert_eq!(p.entries[4].target, Target::Exact(Value::Pair(10240, 65000)));
+        assert_eq!(p.entries[1].line, Some(5));
+    }
+
+    #[test]
+    fn collects_every_problem_with_its_line() {
+        let d = problems("sysctls:\n  tcp_synack_retries: 256\n  tcp_syn_retries: 0\n  tcp_fin_timeout: \"010\"\n");
+        let lines: Vec<_> = d.iter().map(|d| d.at.line).collect();
+        assert_eq!(lines, [Some(2), Some(3), Some(4)]);
+        assert!(matches!(d[0].problem, Problem::OutOfRange { .. }));
+        assert!(matches!(d[2].problem, Problem::AmbiguousOctal { octal: Some(8), .. }));
+    }
+
+    #[test]
+    fn alias_and_full_key_together_are_one_parameter_twice() {
+        let d = problems("sysctls:\n  tcp_synack_retries: 2\n  net.ipv4.tcp_synack_retries: 3\n");
+        assert_eq!(d[0].at.line, Some(3));
+        assert_eq!(d[0].problem, Problem::SameParameterTwice { other: "tcp_synack_retries".into(), other_line: Some(2) });
+    }
+
+    #[test]
+    fn names_cannot_leave_the_directory() {
+        assert!(is_valid_name("web-server") && is_valid_name("a.b_c"));
+        for bad in ["../x", ".hidden", "a/b", "", "..", "x\0"] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+}
