@@ -38,12 +38,18 @@ impl std::fmt::Display for Range {
     }
 }
 
-const INT: Range = Range { min: i32::MIN as i64, max: i32::MAX as i64 };
+const INT: Range = Range {
+    min: i32::MIN as i64,
+    max: i32::MAX as i64,
+};
 const U8: Range = Range { min: 0, max: 255 };
 /// `proc_dointvec_jiffies` rejects |v| > INT_MAX/HZ. HZ is a build option
 /// (100..1000) userspace cannot read, so we use the bound that holds for
 /// every HZ: INT_MAX/1000. Nobody needs a timeout above 24 days.
-const SECONDS: Range = Range { min: -2_147_483, max: 2_147_483 };
+const SECONDS: Range = Range {
+    min: -2_147_483,
+    max: 2_147_483,
+};
 
 /// Whether a knob exists in every network namespace or only the initial one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +153,11 @@ pub static PARAMS: &[Param] = &[
         versions: "Needs CONFIG_SYN_COOKIES. Per netns since 4.6.",
         summary: "Answer SYNs with a cookie, storing nothing, when the SYN queue is full.",
         detail: "The defence against SYN floods: when a listener's SYN queue is full, the kernel encodes the connection in the SYN-ACK's sequence number instead of keeping state, so a flood cannot exhaust memory or lock out real clients. Cookies lose some TCP options on old kernels without timestamps. 1 (the default) sends cookies only on overflow; 2 sends them always; 0 drops SYNs when the queue is full. Keep 1 on anything exposed to the internet.",
-        meanings: &[(0, "never send cookies: drop SYNs when the queue is full"), (1, "send cookies when the SYN queue overflows"), (2, "always send cookies")],
+        meanings: &[
+            (0, "never send cookies: drop SYNs when the queue is full"),
+            (1, "send cookies when the SYN queue overflows"),
+            (2, "always send cookies"),
+        ],
     },
     Param {
         key: "net.ipv4.tcp_abort_on_overflow",
@@ -160,13 +170,19 @@ pub static PARAMS: &[Param] = &[
         versions: "Per netns since 4.15. u8 since 5.13.",
         summary: "Reset, rather than silently drop, a handshake whose accept queue is full.",
         detail: "Decides what happens when the final ACK of a handshake arrives and the listener's accept queue is full. 0 (default) drops the ACK and keeps retransmitting the SYN-ACK, so a brief overload resolves itself when the application catches up. Non-zero sends an RST at once: the client sees ECONNRESET on a connection it thought was established. Turn it on only when clients must fail fast and retry elsewhere and you are sure the overload is not a short burst.",
-        meanings: &[(0, "drop the final ACK and retry"), (1, "send a reset to the client")],
+        meanings: &[
+            (0, "drop the final ACK and retry"),
+            (1, "send a reset to the client"),
+        ],
     },
     Param {
         key: "net.core.somaxconn",
         alias: "somaxconn",
         kind: Kind::Int,
-        range: Range { min: 0, max: i32::MAX as i64 },
+        range: Range {
+            min: 0,
+            max: i32::MAX as i64,
+        },
         default: Default::Fixed("4096"),
         scope: Scope::PerNetns,
         unit: "connections",
@@ -199,7 +215,11 @@ pub static PARAMS: &[Param] = &[
         versions: "Value 2 and default 2 since 2018 (4.19 era); a boolean before. Per netns since 4.11.",
         summary: "Let connect() take over a TIME_WAIT port pair when timestamps make it safe.",
         detail: "Helps hosts that open many short outgoing connections to the same destination (proxies, API clients) and run out of ephemeral ports: a new connection may reuse a 4-tuple still in TIME_WAIT once it is older than tcp_tw_reuse_delay (1 s), provided TCP timestamps were seen. It never affects incoming connections, so it does nothing for a server's TIME_WAIT sockets. 0 = off, 1 = on for all traffic, 2 (default) = loopback only. Unlike the removed tcp_tw_recycle it is safe behind NAT.",
-        meanings: &[(0, "off"), (1, "reuse for all outgoing connections"), (2, "reuse for loopback connections only")],
+        meanings: &[
+            (0, "off"),
+            (1, "reuse for all outgoing connections"),
+            (2, "reuse for loopback connections only"),
+        ],
     },
     Param {
         key: "net.ipv4.tcp_tw_reuse_delay",
@@ -335,7 +355,10 @@ pub static PARAMS: &[Param] = &[
         key: "net.ipv4.tcp_rto_max_ms",
         alias: "tcp_rto_max_ms",
         kind: Kind::Millis,
-        range: Range { min: 1000, max: 120000 },
+        range: Range {
+            min: 1000,
+            max: 120000,
+        },
         default: Default::Fixed("120000"),
         scope: Scope::PerNetns,
         unit: "ms",
@@ -416,12 +439,21 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for p in PARAMS {
             assert!(seen.insert(p.key), "{} twice", p.key);
-            assert!(seen.insert(p.alias) || p.alias == p.key, "{} twice", p.alias);
+            assert!(
+                seen.insert(p.alias) || p.alias == p.key,
+                "{} twice",
+                p.alias
+            );
             assert!(p.key.ends_with(p.alias), "{} alias {}", p.key, p.alias);
             if let Default::Fixed(d) = p.default {
                 for part in d.split_whitespace() {
                     let v: i64 = part.parse().unwrap();
-                    assert!(p.range.contains(v), "{} default {d} outside {}", p.key, p.range);
+                    assert!(
+                        p.range.contains(v),
+                        "{} default {d} outside {}",
+                        p.key,
+                        p.range
+                    );
                 }
             }
         }
@@ -429,7 +461,10 @@ mod tests {
 
     #[test]
     fn suggests_near_misses_only() {
-        assert_eq!(suggest("tcp_synack_retry"), Some("net.ipv4.tcp_synack_retries"));
+        assert_eq!(
+            suggest("tcp_synack_retry"),
+            Some("net.ipv4.tcp_synack_retries")
+        );
         assert_eq!(suggest("net.core.somaxcon"), Some("net.core.somaxconn"));
         assert_eq!(suggest("vm.swappiness"), None);
     }

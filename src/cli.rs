@@ -66,23 +66,29 @@ pub enum ColorWhen {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List profiles: name, where each comes from, description
-    #[command(long_about = "List every profile a name can find: those in /etc/tcptune/profiles (which \
-win over a built-in of the same name) and the built-ins compiled into tcptune.")]
+    #[command(
+        long_about = "List every profile a name can find: those in /etc/tcptune/profiles (which \
+win over a built-in of the same name) and the built-ins compiled into tcptune."
+    )]
     List,
 
     /// Print a profile after resolving `extends`, as YAML
-    #[command(long_about = "Print a profile after resolving its `extends` chain: every key in full form, \
-its target, the author's reason and the profile it comes from. Output is YAML (or JSON with --format json).")]
+    #[command(
+        long_about = "Print a profile after resolving its `extends` chain: every key in full form, \
+its target, the author's reason and the profile it comes from. Output is YAML (or JSON with --format json)."
+    )]
     Show {
         /// Profile name, or a path to a profile file (anything containing '/')
         profile: String,
     },
 
     /// Compare a profile with the live kernel
-    #[command(long_about = "Compare a profile with the live kernel. For every key: the live value, the \
+    #[command(
+        long_about = "Compare a profile with the live kernel. For every key: the live value, the \
 target, and a status: change, in sync, bound satisfied (an at_least/at_most the live value already \
 meets), not on this kernel, or not in this netns (a key only the initial network namespace has). Each \
-change carries a one-line reason.")]
+change carries a one-line reason."
+    )]
     Diff {
         /// Profile name, or a path to a profile file (anything containing '/')
         profile: String,
@@ -95,27 +101,33 @@ change carries a one-line reason.")]
     },
 
     /// Explain a parameter, or every change a profile would make
-    #[command(long_about = "Explain a parameter (full key or short alias, e.g. tcp_synack_retries): what it \
+    #[command(
+        long_about = "Explain a parameter (full key or short alias, e.g. tcp_synack_retries): what it \
 controls, the trade-off, its range and default, its live value and what that value means in numbers on \
-this machine. Given a profile instead, explain every change the profile would make, as 'after X instead of Y'.")]
+this machine. Given a profile instead, explain every change the profile would make, as 'after X instead of Y'."
+    )]
     Explain {
         /// A parameter (net.ipv4.tcp_synack_retries or tcp_synack_retries) or a profile
         topic: String,
     },
 
     /// Exit 0 when the kernel matches a profile, 1 on drift, 2 on error
-    #[command(long_about = "Check the live kernel against a profile, for configuration management. \
+    #[command(
+        long_about = "Check the live kernel against a profile, for configuration management. \
 Prints nothing when in sync and one line per drifted key otherwise (or JSON with --format json). \
-Exit status: 0 in sync, 1 drift, 2 error.")]
+Exit status: 0 in sync, 1 drift, 2 error."
+    )]
     Check {
         /// Profile name, or a path to a profile file (anything containing '/')
         profile: String,
     },
 
     /// Validate profile files without reading the live system
-    #[command(long_about = "Validate profile files: YAML syntax, fields, keys (with suggestions for typos), \
+    #[command(
+        long_about = "Validate profile files: YAML syntax, fields, keys (with suggestions for typos), \
 value types and the ranges the kernel enforces, bounds, and `extends`. Keys outside tcptune's catalog \
-cannot be checked without the live kernel and are reported as notes. Exit 0 when every file is valid, 2 otherwise.")]
+cannot be checked without the live kernel and are reported as notes. Exit 0 when every file is valid, 2 otherwise."
+    )]
     Lint {
         /// Profile files to check
         #[arg(required = true, value_name = "FILE")]
@@ -123,7 +135,9 @@ cannot be checked without the live kernel and are reported as notes. Exit 0 when
     },
 
     /// Print a shell completion script
-    #[command(long_about = "Print a completion script for SHELL on standard output, e.g.\n  tcptune completions bash > /etc/bash_completion.d/tcptune")]
+    #[command(
+        long_about = "Print a completion script for SHELL on standard output, e.g.\n  tcptune completions bash > /etc/bash_completion.d/tcptune"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

@@ -21,6 +21,10 @@ impl Config {
             ColorWhen::Always => anstream::ColorChoice::Always,
             ColorWhen::Never => anstream::ColorChoice::Never,
         };
-        Config { root: cli.root.clone(), format: cli.format, color }
+        Config {
+            root: cli.root.clone(),
+            format: cli.format,
+            color,
+        }
     }
 }

@@ -38,25 +38,60 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     Empty,
-    NotUtf8 { offset: usize },
+    NotUtf8 {
+        offset: usize,
+    },
     Syntax(String),
     /// A structural error reported by the YAML deserializer (unknown or
     /// missing field, wrong shape), already worded.
     Shape(String),
-    DuplicateKey { first_line: Option<usize> },
-    SameParameterTwice { other: String, other_line: Option<usize> },
-    UnknownKey { suggestion: Option<&'static str>, kernel_checked: bool },
-    WrongType { expected: String, found: String },
-    OutOfRange { value: String, range: Range },
-    AmbiguousOctal { text: String, octal: Option<i64> },
-    BoundsInverted { at_least: i64, at_most: i64 },
-    PairOrder { low: i64, high: i64 },
+    DuplicateKey {
+        first_line: Option<usize>,
+    },
+    SameParameterTwice {
+        other: String,
+        other_line: Option<usize>,
+    },
+    UnknownKey {
+        suggestion: Option<&'static str>,
+        kernel_checked: bool,
+    },
+    WrongType {
+        expected: String,
+        found: String,
+    },
+    OutOfRange {
+        value: String,
+        range: Range,
+    },
+    AmbiguousOctal {
+        text: String,
+        octal: Option<i64>,
+    },
+    BoundsInverted {
+        at_least: i64,
+        at_most: i64,
+    },
+    PairOrder {
+        low: i64,
+        high: i64,
+    },
     NoTarget,
     ValueAndBound,
-    Removed { since: &'static str, why: &'static str, instead: &'static str },
-    BadName { name: String },
-    UnknownExtends { name: String },
-    ExtendsCycle { chain: Vec<String> },
+    Removed {
+        since: &'static str,
+        why: &'static str,
+        instead: &'static str,
+    },
+    BadName {
+        name: String,
+    },
+    UnknownExtends {
+        name: String,
+    },
+    ExtendsCycle {
+        chain: Vec<String>,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -67,8 +102,15 @@ impl fmt::Display for Problem {
             NotUtf8 { offset } => write!(f, "not valid UTF-8 (first bad byte at offset {offset})"),
             Syntax(msg) => write!(f, "YAML syntax error: {msg}"),
             Shape(msg) => f.write_str(msg),
-            DuplicateKey { first_line: Some(l) } => write!(f, "duplicate key (first set on line {l}); YAML keeps only the last, so remove one"),
-            DuplicateKey { first_line: None } => f.write_str("duplicate key; YAML keeps only the last, so remove one"),
+            DuplicateKey {
+                first_line: Some(l),
+            } => write!(
+                f,
+                "duplicate key (first set on line {l}); YAML keeps only the last, so remove one"
+            ),
+            DuplicateKey { first_line: None } => {
+                f.write_str("duplicate key; YAML keeps only the last, so remove one")
+            }
             SameParameterTwice { other, other_line } => {
                 write!(f, "the same parameter is already set as `{other}`")?;
                 if let Some(l) = other_line {
@@ -76,10 +118,15 @@ impl fmt::Display for Problem {
                 }
                 f.write_str("; keep one")
             }
-            UnknownKey { suggestion, kernel_checked } => {
+            UnknownKey {
+                suggestion,
+                kernel_checked,
+            } => {
                 f.write_str("unknown key")?;
                 if *kernel_checked {
-                    f.write_str(": not in tcptune's catalog and not present under /proc/sys on this kernel")?;
+                    f.write_str(
+                        ": not in tcptune's catalog and not present under /proc/sys on this kernel",
+                    )?;
                 } else {
                     f.write_str(": not in tcptune's catalog")?;
                 }
@@ -89,21 +136,43 @@ impl fmt::Display for Problem {
                 Ok(())
             }
             WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
-            OutOfRange { value, range } => write!(f, "{value} is outside the range the kernel accepts ({range})"),
+            OutOfRange { value, range } => write!(
+                f,
+                "{value} is outside the range the kernel accepts ({range})"
+            ),
             AmbiguousOctal { text, octal } => {
-                write!(f, "`{text}` has a leading zero, which the kernel reads as octal")?;
+                write!(
+                    f,
+                    "`{text}` has a leading zero, which the kernel reads as octal"
+                )?;
                 if let Some(v) = octal {
                     write!(f, " ({v})")?;
                 }
                 f.write_str("; write the number in decimal")
             }
-            BoundsInverted { at_least, at_most } => write!(f, "at_least ({at_least}) is above at_most ({at_most}); no value can satisfy both"),
-            PairOrder { low, high } => write!(f, "the low end ({low}) is above the high end ({high})"),
+            BoundsInverted { at_least, at_most } => write!(
+                f,
+                "at_least ({at_least}) is above at_most ({at_most}); no value can satisfy both"
+            ),
+            PairOrder { low, high } => {
+                write!(f, "the low end ({low}) is above the high end ({high})")
+            }
             NoTarget => f.write_str("expected `value`, `at_least` or `at_most`"),
-            ValueAndBound => f.write_str("`value` cannot be combined with `at_least` or `at_most`; use one or the bounds"),
-            Removed { since, why, instead } => write!(f, "removed in {since}: {why}. Instead, {instead}"),
-            BadName { name } => write!(f, "`{name}` is not a profile name: use letters, digits, '-', '_' and '.', without '/' or a leading '.'"),
-            UnknownExtends { name } => write!(f, "extends unknown profile `{name}` (see `tcptune list`)"),
+            ValueAndBound => f.write_str(
+                "`value` cannot be combined with `at_least` or `at_most`; use one or the bounds",
+            ),
+            Removed {
+                since,
+                why,
+                instead,
+            } => write!(f, "removed in {since}: {why}. Instead, {instead}"),
+            BadName { name } => write!(
+                f,
+                "`{name}` is not a profile name: use letters, digits, '-', '_' and '.', without '/' or a leading '.'"
+            ),
+            UnknownExtends { name } => {
+                write!(f, "extends unknown profile `{name}` (see `tcptune list`)")
+            }
             ExtendsCycle { chain } => write!(f, "extends forms a cycle: {}", chain.join(" -> ")),
         }
     }
@@ -130,38 +199,57 @@ pub enum Error {
     #[error("no profile named `{name}` (looked in {}, and among the built-ins; see `tcptune list`)", .searched.display())]
     ProfileNotFound { name: String, searched: PathBuf },
 
-    #[error("`{name}` is not a profile name: use letters, digits, '-', '_' and '.', or give a path containing '/'")]
+    #[error(
+        "`{name}` is not a profile name: use letters, digits, '-', '_' and '.', or give a path containing '/'"
+    )]
     BadProfileName { name: String },
 
     #[error("`{name}` is neither a parameter in tcptune's catalog nor a profile{}", suggestion_text(.suggestion))]
-    UnknownTopic { name: String, suggestion: Option<&'static str> },
+    UnknownTopic {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
 
     #[error("cannot read {}: {}", .path.display(), io_meaning(.source))]
     Io { path: PathBuf, source: io::Error },
 
     #[error("cannot read {key} from {}: {}", .path.display(), io_meaning(.source))]
-    Read { key: String, path: PathBuf, source: io::Error },
+    Read {
+        key: String,
+        path: PathBuf,
+        source: io::Error,
+    },
 
     #[error("{key}: the kernel printed `{text}`, which is not a {expected}")]
-    Unparsable { key: String, text: String, expected: &'static str },
+    Unparsable {
+        key: String,
+        text: String,
+        expected: &'static str,
+    },
 
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),
 }
 
 fn join_lines(d: &[Diagnostic]) -> String {
-    d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn suggestion_text(s: &Option<&'static str>) -> String {
-    s.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+    s.map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
 }
 
 /// An errno in words a sysadmin can act on.
 pub fn io_meaning(e: &io::Error) -> String {
     let hint = match e.raw_os_error() {
         Some(13) | Some(1) => " (run as root, or check the file's permissions)",
-        Some(30) => " (the file system is read-only; inside a container /proc/sys is often mounted read-only)",
+        Some(30) => {
+            " (the file system is read-only; inside a container /proc/sys is often mounted read-only)"
+        }
         Some(22) => " (the kernel rejected the value)",
         Some(2) => " (it does not exist on this system)",
         Some(28) => " (the file system is full)",
@@ -174,6 +262,9 @@ pub fn io_meaning(e: &io::Error) -> String {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

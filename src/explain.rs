@@ -45,7 +45,12 @@ pub struct Effect {
 
 impl Effect {
     fn new(sentence: impl Into<String>, amount: impl Into<String>) -> Effect {
-        Effect { sentence: sentence.into(), amount: amount.into(), group: None, note: None }
+        Effect {
+            sentence: sentence.into(),
+            amount: amount.into(),
+            group: None,
+            note: None,
+        }
     }
 
     fn note(mut self, note: impl Into<String>) -> Effect {
@@ -63,7 +68,10 @@ impl Effect {
         if before.amount == self.amount {
             return self.state();
         }
-        self.sentence.replace("{}", &format!("{} instead of {}", self.amount, before.amount))
+        self.sentence.replace(
+            "{}",
+            &format!("{} instead of {}", self.amount, before.amount),
+        )
     }
 }
 
@@ -83,7 +91,13 @@ fn meaning(p: &Param, v: i64) -> String {
     match p.meanings.iter().find(|(n, _)| *n == v) {
         Some((_, m)) => format!("{v} ({m})"),
         None if p.meanings.is_empty() => v.to_string(),
-        None => format!("{v} (same as {})", p.meanings.iter().rfind(|(n, _)| *n != 0).map_or(1, |(n, _)| *n)),
+        None => format!(
+            "{v} (same as {})",
+            p.meanings
+                .iter()
+                .rfind(|(n, _)| *n != 0)
+                .map_or(1, |(n, _)| *n)
+        ),
     }
 }
 
@@ -94,7 +108,11 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
     let v = values.get(key)?;
     if p.alias == "ip_local_port_range" {
         let Value::Pair(lo, hi) = v else { return None };
-        return Some(port_range(*lo, *hi, int(values, "net.ipv4.ip_unprivileged_port_start")));
+        return Some(port_range(
+            *lo,
+            *hi,
+            int(values, "net.ipv4.ip_unprivileged_port_start"),
+        ));
     }
     let n = v.as_int()?;
     let e = match p.alias {
@@ -108,14 +126,27 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
             let (t, sent) = timing::syn_timeout(ms(retries), linear.map_or(0, ms), rto_max);
             let rule = match linear {
                 Some(l) => format!("tcp_syn_retries={retries} with tcp_syn_linear_timeouts={l}"),
-                None => format!("tcp_syn_retries={retries}; this kernel has no tcp_syn_linear_timeouts (before 6.5)"),
+                None => format!(
+                    "tcp_syn_retries={retries}; this kernel has no tcp_syn_linear_timeouts (before 6.5)"
+                ),
             };
-            Effect::new(format!("connect() to an unreachable peer fails after {{}} ({sent} SYN retransmissions; {rule})"), timing::words(t))
+            Effect::new(
+                format!(
+                    "connect() to an unreachable peer fails after {{}} ({sent} SYN retransmissions; {rule})"
+                ),
+                timing::words(t),
+            )
         }
         "tcp_keepalive_time" | "tcp_keepalive_intvl" | "tcp_keepalive_probes" => {
-            let (t, i, c) = (int(values, "net.ipv4.tcp_keepalive_time")?, int(values, "net.ipv4.tcp_keepalive_intvl")?, int(values, "net.ipv4.tcp_keepalive_probes")?);
+            let (t, i, c) = (
+                int(values, "net.ipv4.tcp_keepalive_time")?,
+                int(values, "net.ipv4.tcp_keepalive_intvl")?,
+                int(values, "net.ipv4.tcp_keepalive_probes")?,
+            );
             let mut e = Effect::new(
-                format!("an idle peer that vanished is detected after {{}} on sockets with SO_KEEPALIVE ({t} s idle + {c} probes x {i} s)"),
+                format!(
+                    "an idle peer that vanished is detected after {{}} on sockets with SO_KEEPALIVE ({t} s idle + {c} probes x {i} s)"
+                ),
                 secs(timing::keepalive_detection(t, i, c)),
             );
             e.group = Some("keepalive");
@@ -125,36 +156,84 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
             "an established connection whose peer stops acknowledging data is aborted after {} of retransmissions",
             timing::words(timing::retries2_budget(ms(n), rto_max)),
         ),
-        "tcp_retries1" => Effect::new("TCP asks for a new route and probes the path MTU after {} of retransmissions", timing::words(timing::retries2_budget(ms(n), rto_max))),
+        "tcp_retries1" => Effect::new(
+            "TCP asks for a new route and probes the path MTU after {} of retransmissions",
+            timing::words(timing::retries2_budget(ms(n), rto_max)),
+        ),
         "tcp_orphan_retries" => Effect::new(
-            format!("a closed socket whose peer stopped acknowledging is given up after {{}}{}", if n == 0 { " (0 counts as 8)" } else { "" }),
+            format!(
+                "a closed socket whose peer stopped acknowledging is given up after {{}}{}",
+                if n == 0 { " (0 counts as 8)" } else { "" }
+            ),
             timing::words(timing::orphan_budget(ms(n), rto_max)),
         ),
-        "tcp_fin_timeout" if n <= 0 => Effect::new("an orphaned connection waits in FIN_WAIT2 for {}; TIME_WAIT stays 60 s", "3.5 retransmission timeouts (under a second on a LAN)"),
-        "tcp_fin_timeout" => Effect::new("an orphaned connection waits in FIN_WAIT2 for at most {}; TIME_WAIT stays 60 s whatever this is", secs(n)),
+        "tcp_fin_timeout" if n <= 0 => Effect::new(
+            "an orphaned connection waits in FIN_WAIT2 for {}; TIME_WAIT stays 60 s",
+            "3.5 retransmission timeouts (under a second on a LAN)",
+        ),
+        "tcp_fin_timeout" => Effect::new(
+            "an orphaned connection waits in FIN_WAIT2 for at most {}; TIME_WAIT stays 60 s whatever this is",
+            secs(n),
+        ),
         "somaxconn" => {
-            let e = Effect::new("listen() backlogs above {} are cut to it: the accept queue (and SYN queue) of a listener is min(backlog, somaxconn)", n.to_string());
-            let open = facts.listeners.map_or_else(String::new, |l| format!(" ({l} listening sockets are open in this network namespace now)"));
+            let e = Effect::new(
+                "listen() backlogs above {} are cut to it: the accept queue (and SYN queue) of a listener is min(backlog, somaxconn)",
+                n.to_string(),
+            );
+            let open = facts.listeners.map_or_else(String::new, |l| {
+                format!(" ({l} listening sockets are open in this network namespace now)")
+            });
             e.note(format!("read at listen() time: listeners that are already open keep their old limit until their service calls listen() again, usually on restart{open}"))
         }
         "tcp_max_syn_backlog" => match int(values, "net.ipv4.tcp_syncookies") {
-            Some(c) if c != 0 => Effect::new("{}", format!("no effect while tcp_syncookies={c}: it is read only when syncookies are off; the SYN queue is sized by the listen backlog")),
-            _ => Effect::new("with syncookies off, SYNs from peers TCP has not seen before are dropped once fewer than {} request slots remain", format!("{} of {n}", n / 4)),
+            Some(c) if c != 0 => Effect::new(
+                "{}",
+                format!(
+                    "no effect while tcp_syncookies={c}: it is read only when syncookies are off; the SYN queue is sized by the listen backlog"
+                ),
+            ),
+            _ => Effect::new(
+                "with syncookies off, SYNs from peers TCP has not seen before are dropped once fewer than {} request slots remain",
+                format!("{} of {n}", n / 4),
+            ),
         },
-        "tcp_syncookies" | "tcp_abort_on_overflow" | "tcp_tw_reuse" => Effect::new("{}", meaning(p, n)),
+        "tcp_syncookies" | "tcp_abort_on_overflow" | "tcp_tw_reuse" => {
+            Effect::new("{}", meaning(p, n))
+        }
         "tcp_tw_reuse_delay" => match int(values, "net.ipv4.tcp_tw_reuse") {
             Some(0) => Effect::new("{}", "no effect while tcp_tw_reuse=0"),
-            _ => Effect::new("connect() may take over a TIME_WAIT port pair once it is {} old", timing::words(ms(n))),
+            _ => Effect::new(
+                "connect() may take over a TIME_WAIT port pair once it is {} old",
+                timing::words(ms(n)),
+            ),
         },
-        "tcp_max_tw_buckets" if n == 0 => Effect::new("{}", "no TIME_WAIT at all: every closed connection skips it"),
+        "tcp_max_tw_buckets" if n == 0 => Effect::new(
+            "{}",
+            "no TIME_WAIT at all: every closed connection skips it",
+        ),
         "tcp_max_tw_buckets" if n < 0 => Effect::new("{}", "no limit on TIME_WAIT sockets"),
-        "tcp_max_tw_buckets" => Effect::new("at most {} sockets are held in TIME_WAIT; beyond that, closing connections skip it (TCPTimeWaitOverflow)", n.to_string()),
-        "tcp_rto_max_ms" => Effect::new("retransmission waits are capped at {}", timing::words(ms(n))),
+        "tcp_max_tw_buckets" => Effect::new(
+            "at most {} sockets are held in TIME_WAIT; beyond that, closing connections skip it (TCPTimeWaitOverflow)",
+            n.to_string(),
+        ),
+        "tcp_rto_max_ms" => Effect::new(
+            "retransmission waits are capped at {}",
+            timing::words(ms(n)),
+        ),
         "netdev_max_backlog" => match facts.cpus {
-            Some(c) => Effect::new(format!("up to {{}} received packets wait per CPU ({} on this machine's {c} CPUs)", n.saturating_mul(c as i64)), n.to_string()),
+            Some(c) => Effect::new(
+                format!(
+                    "up to {{}} received packets wait per CPU ({} on this machine's {c} CPUs)",
+                    n.saturating_mul(c as i64)
+                ),
+                n.to_string(),
+            ),
             None => Effect::new("up to {} received packets wait per CPU", n.to_string()),
         },
-        "tcp_max_orphans" => Effect::new("at most {} orphaned sockets before they are reset at once", n.to_string()),
+        "tcp_max_orphans" => Effect::new(
+            "at most {} orphaned sockets before they are reset at once",
+            n.to_string(),
+        ),
         _ => return None,
     };
     Some(e)
@@ -164,12 +243,14 @@ fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>) -> Effect {
     let ports = (hi - lo + 1).max(0);
     let rate = ports as f64 / (timing::TIMEWAIT_MS as f64 / 1000.0);
     let mut e = Effect::new(
-        "{}: each closed outgoing connection holds its port for 60 s of TIME_WAIT, so one destination address and port can take that many new connections per second, sustained",
-        format!("{ports} ephemeral ports, about {rate:.0} connections/s"),
+        "one destination address and port can take {} new connections per second, sustained, before ephemeral ports run out (each closed outgoing connection holds its port for 60 s of TIME_WAIT)",
+        format!("about {rate:.0} ({ports} ports)"),
     );
     let mut notes = Vec::new();
     if let Some(start) = unprivileged.filter(|s| lo < *s) {
-        notes.push(format!("the kernel refuses a low end below ip_unprivileged_port_start ({start})"));
+        notes.push(format!(
+            "the kernel refuses a low end below ip_unprivileged_port_start ({start})"
+        ));
     }
     if lo % 2 == hi % 2 {
         notes.push("both ends have the same parity; the kernel prefers different parity and logs a warning".to_string());
@@ -185,7 +266,11 @@ mod tests {
     use super::*;
 
     fn snap(pairs: &[(&str, i64)]) -> Snapshot {
-        Snapshot::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), Some(Value::Int(*v)))))
+        Snapshot::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(Value::Int(*v)))),
+        )
     }
 
     #[test]
@@ -193,30 +278,74 @@ mod tests {
         let key = "net.ipv4.tcp_synack_retries";
         let before = effect(key, &snap(&[(key, 5)]), &Facts::default()).unwrap();
         let after = effect(key, &snap(&[(key, 2)]), &Facts::default()).unwrap();
-        assert!(after.change_from(&before).starts_with("a half-open connection is dropped after 7 s instead of 63 s"), "{}", after.change_from(&before));
+        assert!(
+            after
+                .change_from(&before)
+                .starts_with("a half-open connection is dropped after 7 s instead of 63 s"),
+            "{}",
+            after.change_from(&before)
+        );
     }
 
     #[test]
     fn keepalive_combines_three_knobs() {
-        let k = |t, i, p| snap(&[("net.ipv4.tcp_keepalive_time", t), ("net.ipv4.tcp_keepalive_intvl", i), ("net.ipv4.tcp_keepalive_probes", p)]);
-        let before = effect("net.ipv4.tcp_keepalive_probes", &k(7200, 75, 9), &Facts::default()).unwrap();
-        let after = effect("net.ipv4.tcp_keepalive_probes", &k(600, 30, 5), &Facts::default()).unwrap();
-        assert!(after.change_from(&before).contains("after 12 min 30 s instead of 2 h 11 min 15 s"));
+        let k = |t, i, p| {
+            snap(&[
+                ("net.ipv4.tcp_keepalive_time", t),
+                ("net.ipv4.tcp_keepalive_intvl", i),
+                ("net.ipv4.tcp_keepalive_probes", p),
+            ])
+        };
+        let before = effect(
+            "net.ipv4.tcp_keepalive_probes",
+            &k(7200, 75, 9),
+            &Facts::default(),
+        )
+        .unwrap();
+        let after = effect(
+            "net.ipv4.tcp_keepalive_probes",
+            &k(600, 30, 5),
+            &Facts::default(),
+        )
+        .unwrap();
+        assert!(
+            after
+                .change_from(&before)
+                .contains("after 12 min 30 s instead of 2 h 11 min 15 s")
+        );
     }
 
     #[test]
     fn syn_retries_uses_linear_rule_only_where_the_kernel_has_it() {
-        let with = snap(&[("net.ipv4.tcp_syn_retries", 6), ("net.ipv4.tcp_syn_linear_timeouts", 4)]);
+        let with = snap(&[
+            ("net.ipv4.tcp_syn_retries", 6),
+            ("net.ipv4.tcp_syn_linear_timeouts", 4),
+        ]);
         let without = snap(&[("net.ipv4.tcp_syn_retries", 6)]);
-        assert_eq!(effect("net.ipv4.tcp_syn_retries", &with, &Facts::default()).unwrap().amount, "2 min 11 s");
-        assert_eq!(effect("net.ipv4.tcp_syn_retries", &without, &Facts::default()).unwrap().amount, "2 min 7 s");
+        assert_eq!(
+            effect("net.ipv4.tcp_syn_retries", &with, &Facts::default())
+                .unwrap()
+                .amount,
+            "2 min 11 s"
+        );
+        assert_eq!(
+            effect("net.ipv4.tcp_syn_retries", &without, &Facts::default())
+                .unwrap()
+                .amount,
+            "2 min 7 s"
+        );
     }
 
     #[test]
     fn port_range_in_connections_per_second() {
         let e = port_range(32768, 60999, Some(1024));
-        assert_eq!(e.amount, "28232 ephemeral ports, about 471 connections/s");
+        assert_eq!(e.amount, "about 471 (28232 ports)");
         assert!(e.note.is_none());
-        assert!(port_range(1000, 2000, Some(1024)).note.unwrap().contains("ip_unprivileged_port_start (1024)"));
+        assert!(
+            port_range(1000, 2000, Some(1024))
+                .note
+                .unwrap()
+                .contains("ip_unprivileged_port_start (1024)")
+        );
     }
 }

@@ -26,7 +26,9 @@ pub struct ProcSys {
 
 impl ProcSys {
     pub fn new(root: &Path) -> ProcSys {
-        ProcSys { dir: root.join("proc/sys") }
+        ProcSys {
+            dir: root.join("proc/sys"),
+        }
     }
 
     pub fn path(&self, key: &str) -> PathBuf {
@@ -40,7 +42,11 @@ impl Kernel for ProcSys {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if is_absent(&e) => Ok(None),
-            Err(source) => Err(Error::Read { key: key.to_string(), path, source }),
+            Err(source) => Err(Error::Read {
+                key: key.to_string(),
+                path,
+                source,
+            }),
         }
     }
 
@@ -50,7 +56,10 @@ impl Kernel for ProcSys {
 }
 
 fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// The path of `key` below /proc/sys, by sysctl.d(5)'s rule: when the first
@@ -59,11 +68,14 @@ fn is_absent(e: &io::Error) -> bool {
 pub fn key_to_path(key: &str) -> String {
     let key = key.trim_start_matches(['.', '/']);
     match key.find(['.', '/']) {
-        Some(i) if key.as_bytes()[i] == b'.' => key.chars().map(|c| match c {
-            '.' => '/',
-            '/' => '.',
-            c => c,
-        }).collect(),
+        Some(i) if key.as_bytes()[i] == b'.' => key
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
         _ => key.to_string(),
     }
 }
@@ -73,8 +85,14 @@ pub fn key_to_path(key: &str) -> String {
 pub fn listening_sockets(root: &Path) -> Option<usize> {
     let mut found = None;
     for file in ["proc/net/tcp", "proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(root.join(file)) else { continue };
-        let n = text.lines().skip(1).filter(|l| l.split_whitespace().nth(3) == Some("0A")).count();
+        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+            continue;
+        };
+        let n = text
+            .lines()
+            .skip(1)
+            .filter(|l| l.split_whitespace().nth(3) == Some("0A"))
+            .count();
         found = Some(found.unwrap_or(0) + n);
     }
     found
@@ -83,8 +101,12 @@ pub fn listening_sockets(root: &Path) -> Option<usize> {
 /// Whether `key` names something below /proc/sys and nothing outside it.
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
-        && key_to_path(key).split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-        && !key.chars().any(|c| c.is_whitespace() || c.is_control() || c == '=')
+        && key_to_path(key)
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && !key
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '=')
 }
 
 #[cfg(test)]
@@ -94,8 +116,14 @@ mod tests {
     #[test]
     fn dots_and_slashes_follow_sysctl_d() {
         assert_eq!(key_to_path("net.core.somaxconn"), "net/core/somaxconn");
-        assert_eq!(key_to_path("net.ipv4.conf.eth0/100.rp_filter"), "net/ipv4/conf/eth0.100/rp_filter");
-        assert_eq!(key_to_path("net/ipv4/conf/eth0.100/rp_filter"), "net/ipv4/conf/eth0.100/rp_filter");
+        assert_eq!(
+            key_to_path("net.ipv4.conf.eth0/100.rp_filter"),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
+        assert_eq!(
+            key_to_path("net/ipv4/conf/eth0.100/rp_filter"),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
     }
 
     #[test]

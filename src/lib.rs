@@ -39,16 +39,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let kernel = ProcSys::new(&config.root);
     match cli.command {
         Command::List => out.list(&library.list()?).map(|()| ExitCode::Success),
-        Command::Show { profile } => out.show(&library.resolve(&profile, None)?).map(|()| ExitCode::Success),
-        Command::Diff { profile, explain, exit_code } => {
+        Command::Show { profile } => out
+            .show(&library.resolve(&profile, None)?)
+            .map(|()| ExitCode::Success),
+        Command::Diff {
+            profile,
+            explain,
+            exit_code,
+        } => {
             let (plan, explained) = plan(&config, &library, &kernel, &profile, explain)?;
             out.diff(&plan, explained.as_deref())?;
-            Ok(if exit_code && plan.has_changes() { ExitCode::Drift } else { ExitCode::Success })
+            Ok(if exit_code && plan.has_changes() {
+                ExitCode::Drift
+            } else {
+                ExitCode::Success
+            })
         }
         Command::Check { profile } => {
             let (plan, _) = plan(&config, &library, &kernel, &profile, false)?;
             out.check(&plan)?;
-            Ok(if plan.has_changes() { ExitCode::Drift } else { ExitCode::Success })
+            Ok(if plan.has_changes() {
+                ExitCode::Drift
+            } else {
+                ExitCode::Success
+            })
         }
         Command::Explain { topic } => explain_topic(&config, &library, &kernel, &out, &topic),
         Command::Lint { files } => lint(&library, &out, &files, config.color),
@@ -58,7 +72,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 
 /// Loads `spec`, reads the live values it needs, and builds the plan (with
 /// explanations when asked).
-fn plan(config: &Config, library: &Library, kernel: &ProcSys, spec: &str, explain: bool) -> Result<(Plan, Option<Vec<Explanation>>), Error> {
+fn plan(
+    config: &Config,
+    library: &Library,
+    kernel: &ProcSys,
+    spec: &str,
+    explain: bool,
+) -> Result<(Plan, Option<Vec<Explanation>>), Error> {
     let has = |key: &str| kernel.has(key);
     let resolved = library.resolve(spec, Some(&has))?;
     let keys = resolved.profile.entries.iter().map(|e| e.key.as_str());
@@ -73,7 +93,10 @@ fn plan(config: &Config, library: &Library, kernel: &ProcSys, spec: &str, explai
 }
 
 fn facts(config: &Config) -> Facts {
-    Facts { listeners: kernel::listening_sockets(&config.root), cpus: std::thread::available_parallelism().ok().map(usize::from) }
+    Facts {
+        listeners: kernel::listening_sockets(&config.root),
+        cpus: std::thread::available_parallelism().ok().map(usize::from),
+    }
 }
 
 /// One `Explanation` per plan row (empty for rows that do not change).
@@ -87,12 +110,21 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
                 return Explanation::default();
             }
             let Some(param) = row.param else {
-                return Explanation { notes: vec!["not in tcptune's catalog: no explanation available".into()], ..Explanation::default() };
+                return Explanation {
+                    notes: vec!["not in tcptune's catalog: no explanation available".into()],
+                    ..Explanation::default()
+                };
             };
-            let (now, was) = (explain::effect(&row.key, &after, facts), explain::effect(&row.key, before, facts));
+            let (now, was) = (
+                explain::effect(&row.key, &after, facts),
+                explain::effect(&row.key, before, facts),
+            );
             let effect = match (&now, &was, now.as_ref().and_then(|e| e.group)) {
                 (Some(_), _, Some(g)) if groups_done.iter().any(|(done, _)| *done == g) => {
-                    let first = groups_done.iter().find(|(done, _)| *done == g).map_or("", |(_, k)| *k);
+                    let first = groups_done
+                        .iter()
+                        .find(|(done, _)| *done == g)
+                        .map_or("", |(_, k)| *k);
                     Some(format!("combined with {first}, above"))
                 }
                 (Some(n), Some(w), group) => {
@@ -104,14 +136,27 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
                 (Some(n), None, _) => Some(n.state()),
                 _ => None,
             };
-            Explanation { effect, notes: now.and_then(|e| e.note).into_iter().collect(), detail: Some(param.detail) }
+            Explanation {
+                effect,
+                notes: now.and_then(|e| e.note).into_iter().collect(),
+                detail: Some(param.detail),
+            }
         })
         .collect()
 }
 
-fn explain_topic(config: &Config, library: &Library, kernel: &ProcSys, out: &Renderer, topic: &str) -> Result<ExitCode, Error> {
+fn explain_topic(
+    config: &Config,
+    library: &Library,
+    kernel: &ProcSys,
+    out: &Renderer,
+    topic: &str,
+) -> Result<ExitCode, Error> {
     if let Some(p) = catalog::find(topic) {
-        let live = Snapshot::read(kernel, std::iter::once(p.key).chain(explain::CONTEXT_KEYS.iter().copied()))?;
+        let live = Snapshot::read(
+            kernel,
+            std::iter::once(p.key).chain(explain::CONTEXT_KEYS.iter().copied()),
+        )?;
         let now = explain::effect(p.key, &live, &facts(config));
         out.explain_param(p, live.get(p.key), now.as_ref())?;
         return Ok(ExitCode::Success);
@@ -120,24 +165,44 @@ fn explain_topic(config: &Config, library: &Library, kernel: &ProcSys, out: &Ren
         out.explain_removed(r)?;
         return Ok(ExitCode::Success);
     }
-    if topic.contains('.') && !Library::is_path(topic) && kernel::is_valid_key(topic) && kernel.has(topic) {
+    if topic.contains('.')
+        && !Library::is_path(topic)
+        && kernel::is_valid_key(topic)
+        && kernel.has(topic)
+    {
         let live = Snapshot::read(kernel, [topic])?;
         out.explain_uncatalogued(topic, live.get(topic))?;
         return Ok(ExitCode::Success);
     }
     match plan(config, library, kernel, topic, true) {
-        Ok((plan, explained)) => out.explain_plan(&plan, &explained.unwrap_or_default()).map(|()| ExitCode::Success),
-        Err(Error::ProfileNotFound { .. } | Error::BadProfileName { .. }) => Err(Error::UnknownTopic { name: topic.to_string(), suggestion: catalog::suggest(topic) }),
+        Ok((plan, explained)) => out
+            .explain_plan(&plan, &explained.unwrap_or_default())
+            .map(|()| ExitCode::Success),
+        Err(Error::ProfileNotFound { .. } | Error::BadProfileName { .. }) => {
+            Err(Error::UnknownTopic {
+                name: topic.to_string(),
+                suggestion: catalog::suggest(topic),
+            })
+        }
         Err(e) => Err(e),
     }
 }
 
-fn lint(library: &Library, out: &Renderer, files: &[std::path::PathBuf], color: anstream::ColorChoice) -> Result<ExitCode, Error> {
+fn lint(
+    library: &Library,
+    out: &Renderer,
+    files: &[std::path::PathBuf],
+    color: anstream::ColorChoice,
+) -> Result<ExitCode, Error> {
     let mut results = Vec::new();
     for file in files {
         let spec = file.to_string_lossy();
         // A bare file name is still a file here, not a profile name.
-        let spec = if Library::is_path(&spec) { spec.into_owned() } else { format!("./{spec}") };
+        let spec = if Library::is_path(&spec) {
+            spec.into_owned()
+        } else {
+            format!("./{spec}")
+        };
         let result = library.resolve(&spec, None).map(|r| {
             r.profile
                 .entries
@@ -149,8 +214,15 @@ fn lint(library: &Library, out: &Renderer, files: &[std::path::PathBuf], color: 
         if let Err(e) = &result {
             Renderer::error(color, &e.to_string());
         }
-        results.push((file.display().to_string(), result.map_err(|e| e.to_string())));
+        results.push((
+            file.display().to_string(),
+            result.map_err(|e| e.to_string()),
+        ));
     }
     out.lint(&results)?;
-    Ok(if results.iter().all(|(_, r)| r.is_ok()) { ExitCode::Success } else { ExitCode::Error })
+    Ok(if results.iter().all(|(_, r)| r.is_ok()) {
+        ExitCode::Success
+    } else {
+        ExitCode::Error
+    })
 }

@@ -14,12 +14,24 @@ use crate::profile::{self, KeyCheck, Profile, Source};
 /// The shipped profiles, compiled in. `tests/profiles.rs` checks this list
 /// matches the files in `profiles/`.
 pub static BUILTIN: &[(&str, &str)] = &[
-    ("kernel-defaults", include_str!("../profiles/kernel-defaults.yaml")),
+    (
+        "kernel-defaults",
+        include_str!("../profiles/kernel-defaults.yaml"),
+    ),
     ("web-server", include_str!("../profiles/web-server.yaml")),
     ("syn-flood", include_str!("../profiles/syn-flood.yaml")),
-    ("behind-load-balancer", include_str!("../profiles/behind-load-balancer.yaml")),
-    ("outbound-client", include_str!("../profiles/outbound-client.yaml")),
-    ("fast-failover", include_str!("../profiles/fast-failover.yaml")),
+    (
+        "behind-load-balancer",
+        include_str!("../profiles/behind-load-balancer.yaml"),
+    ),
+    (
+        "outbound-client",
+        include_str!("../profiles/outbound-client.yaml"),
+    ),
+    (
+        "fast-failover",
+        include_str!("../profiles/fast-failover.yaml"),
+    ),
 ];
 
 /// A profile with its `extends` chain merged in.
@@ -49,7 +61,9 @@ pub struct Library {
 
 impl Library {
     pub fn new(root: &Path) -> Library {
-        Library { admin_dir: root.join("etc/tcptune/profiles") }
+        Library {
+            admin_dir: root.join("etc/tcptune/profiles"),
+        }
     }
 
     pub fn admin_dir(&self) -> &Path {
@@ -71,7 +85,12 @@ impl Library {
             let child = lineage.last().expect("lineage is never empty");
             let at = |problem| {
                 let (line, column) = child.extends_at.unzip();
-                let at = Location { file: child.source.label(&child.name), line, column, key: Some("extends".into()) };
+                let at = Location {
+                    file: child.source.label(&child.name),
+                    line,
+                    column,
+                    key: Some("extends".into()),
+                };
                 Error::Invalid(vec![Diagnostic { at, problem }])
             };
             if chain.contains(&parent) {
@@ -79,7 +98,9 @@ impl Library {
                 return Err(at(Problem::ExtendsCycle { chain }));
             }
             let loaded = match self.load_named(&parent, known) {
-                Err(Error::ProfileNotFound { name, .. }) => return Err(at(Problem::UnknownExtends { name })),
+                Err(Error::ProfileNotFound { name, .. }) => {
+                    return Err(at(Problem::UnknownExtends { name }));
+                }
                 other => other?,
             };
             chain.push(parent);
@@ -88,7 +109,10 @@ impl Library {
         let mut entries = Vec::new();
         for p in lineage.iter().rev() {
             for e in &p.entries {
-                match entries.iter_mut().find(|x: &&mut profile::Entry| x.key == e.key) {
+                match entries
+                    .iter_mut()
+                    .find(|x: &&mut profile::Entry| x.key == e.key)
+                {
                     Some(slot) => *slot = e.clone(),
                     None => entries.push(e.clone()),
                 }
@@ -103,7 +127,10 @@ impl Library {
         if Self::is_path(spec) {
             let path = PathBuf::from(spec);
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.to_string());
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| spec.to_string());
             return Profile::parse(&name, Source::File(path), &bytes, known);
         }
         self.load_named(spec, known)
@@ -111,7 +138,9 @@ impl Library {
 
     fn load_named(&self, name: &str, known: KeyCheck) -> Result<Profile, Error> {
         if !profile::is_valid_name(name) {
-            return Err(Error::BadProfileName { name: name.to_string() });
+            return Err(Error::BadProfileName {
+                name: name.to_string(),
+            });
         }
         for ext in ["yaml", "yml"] {
             let path = self.admin_dir.join(format!("{name}.{ext}"));
@@ -123,7 +152,10 @@ impl Library {
         }
         match BUILTIN.iter().find(|(n, _)| *n == name) {
             Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
-            None => Err(Error::ProfileNotFound { name: name.to_string(), searched: self.admin_dir.clone() }),
+            None => Err(Error::ProfileNotFound {
+                name: name.to_string(),
+                searched: self.admin_dir.clone(),
+            }),
         }
     }
 
@@ -133,19 +165,30 @@ impl Library {
         let mut admin_names = Vec::new();
         match std::fs::read_dir(&self.admin_dir) {
             Ok(dir) => {
-                let mut paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+                let mut paths: Vec<PathBuf> =
+                    dir.filter_map(Result::ok).map(|e| e.path()).collect();
                 paths.sort();
                 for path in paths {
-                    let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else { continue };
+                    let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
+                        continue;
+                    };
                     let name = stem.to_string_lossy().into_owned();
-                    if !matches!(ext.to_str(), Some("yaml" | "yml")) || !profile::is_valid_name(&name) || admin_names.contains(&name) {
+                    if !matches!(ext.to_str(), Some("yaml" | "yml"))
+                        || !profile::is_valid_name(&name)
+                        || admin_names.contains(&name)
+                    {
                         continue;
                     }
-                    let parsed = std::fs::read(&path).map_err(|e| Error::io(&path, e)).and_then(|b| Profile::parse(&name, Source::File(path.clone()), &b, None));
+                    let parsed = std::fs::read(&path)
+                        .map_err(|e| Error::io(&path, e))
+                        .and_then(|b| Profile::parse(&name, Source::File(path.clone()), &b, None));
                     out.push(Listing {
                         overrides_builtin: BUILTIN.iter().any(|(n, _)| *n == name),
                         source: path.display().to_string(),
-                        description: parsed.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+                        description: parsed
+                            .as_ref()
+                            .map(|p| p.description.clone())
+                            .unwrap_or_default(),
                         error: parsed.err().map(|e| e.to_string()),
                         name: name.clone(),
                     });
@@ -163,7 +206,10 @@ impl Library {
             out.push(Listing {
                 name: name.to_string(),
                 source: "built-in".into(),
-                description: parsed.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+                description: parsed
+                    .as_ref()
+                    .map(|p| p.description.clone())
+                    .unwrap_or_default(),
                 overrides_builtin: false,
                 error: parsed.err().map(|e| e.to_string()),
             });

@@ -39,16 +39,26 @@ impl Locator {
                 }
                 block_scalar = None;
             }
-            if content.starts_with("---") || content.starts_with("...") || content.starts_with("- ") || content == "-" {
+            if content.starts_with("---")
+                || content.starts_with("...")
+                || content.starts_with("- ")
+                || content == "-"
+            {
                 continue;
             }
-            let Some((key, rest)) = split_key(content) else { continue };
+            let Some((key, rest)) = split_key(content) else {
+                continue;
+            };
             while stack.last().is_some_and(|(i, _)| *i >= indent) {
                 stack.pop();
             }
             let mut path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
             path.push(key.clone());
-            keys.push(KeyAt { path, line: idx + 1, column: indent + 1 });
+            keys.push(KeyAt {
+                path,
+                line: idx + 1,
+                column: indent + 1,
+            });
             let rest = strip_comment(rest).trim();
             if rest.is_empty() {
                 stack.push((indent, key));
@@ -61,7 +71,10 @@ impl Locator {
 
     /// The `nth` (0-based) occurrence of the key at `path`.
     pub fn find(&self, path: &[&str], nth: usize) -> Option<&KeyAt> {
-        self.keys.iter().filter(|k| k.path.iter().map(String::as_str).eq(path.iter().copied())).nth(nth)
+        self.keys
+            .iter()
+            .filter(|k| k.path.iter().map(String::as_str).eq(path.iter().copied()))
+            .nth(nth)
     }
 }
 
@@ -79,7 +92,12 @@ fn split_key(content: &str) -> Option<(String, &str)> {
             if c == '#' && i > 0 && content[..i].ends_with(' ') {
                 break;
             }
-            if c == ':' && content[i + 1..].chars().next().is_none_or(|n| n == ' ' || n == '\t') {
+            if c == ':'
+                && content[i + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(|n| n == ' ' || n == '\t')
+            {
                 colon = Some(i);
                 break;
             }
@@ -120,9 +138,21 @@ extends: kernel-defaults
     #[test]
     fn finds_nested_keys_and_skips_block_scalars() {
         let l = Locator::scan(TEXT);
-        assert_eq!(l.find(&["sysctls", "net.core.somaxconn"], 0).map(|k| (k.line, k.column)), Some((6, 3)));
-        assert_eq!(l.find(&["sysctls", "tcp_synack_retries"], 0).map(|k| k.line), Some(7));
-        assert_eq!(l.find(&["sysctls", "tcp_keepalive_time", "why"], 0).map(|k| k.line), Some(10));
+        assert_eq!(
+            l.find(&["sysctls", "net.core.somaxconn"], 0)
+                .map(|k| (k.line, k.column)),
+            Some((6, 3))
+        );
+        assert_eq!(
+            l.find(&["sysctls", "tcp_synack_retries"], 0)
+                .map(|k| k.line),
+            Some(7)
+        );
+        assert_eq!(
+            l.find(&["sysctls", "tcp_keepalive_time", "why"], 0)
+                .map(|k| k.line),
+            Some(10)
+        );
         assert_eq!(l.find(&["extends"], 0).map(|k| k.line), Some(12));
         assert!(l.find(&["description", "text with"], 0).is_none());
         assert!(l.find(&["more"], 0).is_none());

@@ -10,30 +10,40 @@ const EXTRA: &str = include_str!("man_extra.roff");
 /// hand-written sections (exit status, files, JSON output, examples).
 pub fn render() -> Vec<u8> {
     let cmd = crate::cli::command();
-    let man = Man::new(cmd.clone()).section("8").manual("System Administration").source(format!("tcptune {}", env!("CARGO_PKG_VERSION")));
+    let man = Man::new(cmd.clone())
+        .section("8")
+        .manual("System Administration")
+        .source(format!("tcptune {}", env!("CARGO_PKG_VERSION")));
     let mut out = Vec::new();
     man.render_title(&mut out).expect("render to memory");
     man.render_name_section(&mut out).expect("render to memory");
-    man.render_synopsis_section(&mut out).expect("render to memory");
-    man.render_description_section(&mut out).expect("render to memory");
-    man.render_options_section(&mut out).expect("render to memory");
+    man.render_synopsis_section(&mut out)
+        .expect("render to memory");
+    man.render_description_section(&mut out)
+        .expect("render to memory");
+    man.render_options_section(&mut out)
+        .expect("render to memory");
     out.extend_from_slice(b".SH COMMANDS\n");
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let sub = sub.clone().bin_name(format!("tcptune {}", sub.get_name()));
         let page = Man::new(sub.clone());
         out.extend_from_slice(format!(".SS \"{}\"\n", sub.get_name()).as_bytes());
         let mut synopsis = Vec::new();
-        page.render_synopsis_section(&mut synopsis).expect("render to memory");
+        page.render_synopsis_section(&mut synopsis)
+            .expect("render to memory");
         out.extend(strip_heading(&synopsis));
         let mut desc = Vec::new();
-        page.render_description_section(&mut desc).expect("render to memory");
+        page.render_description_section(&mut desc)
+            .expect("render to memory");
         out.extend(strip_heading(&desc));
         let mut opts = Vec::new();
-        page.render_options_section(&mut opts).expect("render to memory");
+        page.render_options_section(&mut opts)
+            .expect("render to memory");
         out.extend(strip_heading(&opts));
     }
     out.extend_from_slice(EXTRA.as_bytes());
-    man.render_version_section(&mut out).expect("render to memory");
+    man.render_version_section(&mut out)
+        .expect("render to memory");
     out
 }
 
@@ -41,5 +51,8 @@ pub fn render() -> Vec<u8> {
 /// subcommand's sections nest under its `.SS`.
 fn strip_heading(section: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(section);
-    text.lines().filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH")).flat_map(|l| format!("{l}\n").into_bytes()).collect()
+    text.lines()
+        .filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH"))
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect()
 }

@@ -20,7 +20,10 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads each key once. A key the kernel prints in an unexpected shape
     /// is an error naming it, not a silent mismatch.
-    pub fn read<'a>(kernel: &dyn Kernel, keys: impl IntoIterator<Item = &'a str>) -> Result<Snapshot, Error> {
+    pub fn read<'a>(
+        kernel: &dyn Kernel,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Snapshot, Error> {
         let mut values = HashMap::new();
         for key in keys {
             if values.contains_key(key) {
@@ -29,11 +32,19 @@ impl Snapshot {
             let param = catalog::find(key);
             let value = match kernel.read(key)? {
                 None => None,
-                Some(text) => Some(Value::from_kernel(&text, param).ok_or_else(|| Error::Unparsable {
-                    key: key.to_string(),
-                    text: text.trim().to_string(),
-                    expected: if param.is_some_and(|p| p.kind == Kind::Pair) { "pair of integers" } else { "integer" },
-                })?),
+                Some(text) => {
+                    Some(
+                        Value::from_kernel(&text, param).ok_or_else(|| Error::Unparsable {
+                            key: key.to_string(),
+                            text: text.trim().to_string(),
+                            expected: if param.is_some_and(|p| p.kind == Kind::Pair) {
+                                "pair of integers"
+                            } else {
+                                "integer"
+                            },
+                        })?,
+                    )
+                }
             };
             values.insert(key.to_string(), value);
         }
@@ -41,7 +52,9 @@ impl Snapshot {
     }
 
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, Option<Value>)>) -> Snapshot {
-        Snapshot { values: pairs.into_iter().collect() }
+        Snapshot {
+            values: pairs.into_iter().collect(),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -109,9 +122,23 @@ impl Plan {
         let rows = p.entries.iter().map(|e| {
             let live = live.get(&e.key).cloned();
             let (status, desired) = decide(&e.target, live.as_ref(), e.param);
-            Row { key: e.key.clone(), param: e.param, live, target: e.target.clone(), desired, status, why: e.why.clone(), origin: e.origin.clone() }
+            Row {
+                key: e.key.clone(),
+                param: e.param,
+                live,
+                target: e.target.clone(),
+                desired,
+                status,
+                why: e.why.clone(),
+                origin: e.origin.clone(),
+            }
         });
-        Plan { profile: p.name.clone(), source: p.source.describe(), chain: resolved.chain.clone(), rows: rows.collect() }
+        Plan {
+            profile: p.name.clone(),
+            source: p.source.describe(),
+            chain: resolved.chain.clone(),
+            rows: rows.collect(),
+        }
     }
 
     pub fn changes(&self) -> impl Iterator<Item = &Row> {
@@ -166,8 +193,14 @@ mod tests {
 
     fn plan(profile: &str, live: &[(&str, Option<Value>)]) -> Plan {
         let p = Profile::parse("t", Source::Builtin, profile.as_bytes(), None).unwrap();
-        let resolved = Resolved { profile: p, chain: vec!["t".into()] };
-        Plan::new(&resolved, &Snapshot::from_pairs(live.iter().map(|(k, v)| (k.to_string(), v.clone()))))
+        let resolved = Resolved {
+            profile: p,
+            chain: vec!["t".into()],
+        };
+        Plan::new(
+            &resolved,
+            &Snapshot::from_pairs(live.iter().map(|(k, v)| (k.to_string(), v.clone()))),
+        )
     }
 
     #[test]
@@ -181,14 +214,29 @@ mod tests {
                 ("net.ipv4.tcp_synack_retries", Some(Value::Int(5))),
             ],
         );
-        let got: Vec<_> = p.rows.iter().map(|r| (r.status, r.desired.clone())).collect();
-        assert_eq!(got, [(Status::Change, Some(Value::Int(8192))), (Status::BoundSatisfied, None), (Status::Change, Some(Value::Int(30))), (Status::InSync, None)]);
+        let got: Vec<_> = p
+            .rows
+            .iter()
+            .map(|r| (r.status, r.desired.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Status::Change, Some(Value::Int(8192))),
+                (Status::BoundSatisfied, None),
+                (Status::Change, Some(Value::Int(30))),
+                (Status::InSync, None)
+            ]
+        );
         assert!(p.has_changes());
     }
 
     #[test]
     fn missing_keys_by_scope() {
-        let p = plan("sysctls:\n  netdev_max_backlog: 5000\n  tcp_tw_reuse_delay: 100\n", &[]);
+        let p = plan(
+            "sysctls:\n  netdev_max_backlog: 5000\n  tcp_tw_reuse_delay: 100\n",
+            &[],
+        );
         let got: Vec<_> = p.rows.iter().map(|r| r.status).collect();
         assert_eq!(got, [Status::NotInNetns, Status::NotOnKernel]);
         assert!(!p.has_changes());

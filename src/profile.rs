@@ -50,7 +50,10 @@ pub enum Target {
     Exact(Value),
     /// Raise to `at_least`, lower to `at_most`; a value already within the
     /// bounds is left alone.
-    Bounds { at_least: Option<i64>, at_most: Option<i64> },
+    Bounds {
+        at_least: Option<i64>,
+        at_most: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +132,12 @@ pub fn is_valid_name(name: &str) -> bool {
 
 impl Profile {
     /// Parses and validates one profile file.
-    pub fn parse(name: &str, source: Source, bytes: &[u8], known: KeyCheck) -> Result<Profile, Error> {
+    pub fn parse(
+        name: &str,
+        source: Source,
+        bytes: &[u8],
+        known: KeyCheck,
+    ) -> Result<Profile, Error> {
         let file = source.label(name);
         let at = |line: Option<usize>, column: Option<usize>, key: Option<&str>| Location {
             file: file.clone(),
@@ -137,19 +145,35 @@ impl Profile {
             column,
             key: key.map(str::to_string),
         };
-        let fail = |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
+        let fail =
+            |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
 
-        let text = std::str::from_utf8(bytes).map_err(|e| fail(at(None, None, None), Problem::NotUtf8 { offset: e.valid_up_to() }))?;
-        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            fail(
+                at(None, None, None),
+                Problem::NotUtf8 {
+                    offset: e.valid_up_to(),
+                },
+            )
+        })?;
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             return Err(fail(at(None, None, None), Problem::Empty));
         }
         let locator = Locator::scan(text);
         let raw: RawProfile = serde_yaml::from_str(text).map_err(|e| {
             let (problem, field) = shape_problem(&e);
-            let found = field.as_deref().and_then(|f| locator.find(&[f], usize::from(problem_is_duplicate(&e))));
+            let found = field
+                .as_deref()
+                .and_then(|f| locator.find(&[f], usize::from(problem_is_duplicate(&e))));
             let (line, column) = match found {
                 Some(k) => (Some(k.line), Some(k.column)),
-                None => (e.location().map(|l| l.line()), e.location().map(|l| l.column())),
+                None => (
+                    e.location().map(|l| l.line()),
+                    e.location().map(|l| l.column()),
+                ),
             };
             fail(at(line, column, field.as_deref()), problem)
         })?;
@@ -161,7 +185,9 @@ impl Profile {
             let k = locator.find(&["extends"], 0);
             problems.push(Diagnostic {
                 at: at(k.map(|k| k.line), k.map(|k| k.column), Some("extends")),
-                problem: Problem::BadName { name: parent.clone() },
+                problem: Problem::BadName {
+                    name: parent.clone(),
+                },
             });
         }
 
@@ -186,15 +212,27 @@ impl Profile {
                 Ok((key, param, target, why)) => {
                     if let Some((other, other_line)) = seen.get(&key) {
                         let problem = if other == written {
-                            Problem::DuplicateKey { first_line: *other_line }
+                            Problem::DuplicateKey {
+                                first_line: *other_line,
+                            }
                         } else {
-                            Problem::SameParameterTwice { other: other.clone(), other_line: *other_line }
+                            Problem::SameParameterTwice {
+                                other: other.clone(),
+                                other_line: *other_line,
+                            }
                         };
                         problems.push(Diagnostic { at: here, problem });
                         continue;
                     }
                     seen.insert(key.clone(), (written.clone(), line));
-                    entries.push(Entry { key, param, target, why, origin: name.to_string(), line });
+                    entries.push(Entry {
+                        key,
+                        param,
+                        target,
+                        why,
+                        origin: name.to_string(),
+                        line,
+                    });
                 }
             }
         }
@@ -234,7 +272,11 @@ fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>) {
     if e.location().is_some() && !msg.contains("invalid type") && !msg.contains("expected") {
         return (Problem::Syntax(msg), None);
     }
-    let msg = if msg.contains("invalid type") { format!("{msg} (a profile is a mapping with description, extends and sysctls)") } else { msg };
+    let msg = if msg.contains("invalid type") {
+        format!("{msg} (a profile is a mapping with description, extends and sysctls)")
+    } else {
+        msg
+    };
     (Problem::Shape(msg), None)
 }
 
@@ -242,9 +284,20 @@ type Checked = (String, Option<&'static Param>, Target, Option<String>);
 
 /// Validates one `key: node` entry. On error, also names the sub-field
 /// (`value`, `at_least`...) to point at, if any.
-fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, (Problem, Option<&'static str>)> {
+fn check_entry(
+    written: &str,
+    node: &Node,
+    known: KeyCheck,
+) -> Result<Checked, (Problem, Option<&'static str>)> {
     if let Some(r) = catalog::find_removed(written) {
-        return Err((Problem::Removed { since: r.since, why: r.why, instead: r.instead }, None));
+        return Err((
+            Problem::Removed {
+                since: r.since,
+                why: r.why,
+                instead: r.instead,
+            },
+            None,
+        ));
     }
     let param = catalog::find(written);
     let key = match param {
@@ -253,9 +306,26 @@ fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, (
             let on_kernel = known.map(|has| kernel::is_valid_key(written) && has(written));
             let suggestion = catalog::suggest(written);
             match on_kernel {
-                Some(false) => return Err((Problem::UnknownKey { suggestion, kernel_checked: true }, None)),
-                None if suggestion.is_some() || !written.contains('.') || !kernel::is_valid_key(written) => {
-                    return Err((Problem::UnknownKey { suggestion, kernel_checked: false }, None));
+                Some(false) => {
+                    return Err((
+                        Problem::UnknownKey {
+                            suggestion,
+                            kernel_checked: true,
+                        },
+                        None,
+                    ));
+                }
+                None if suggestion.is_some()
+                    || !written.contains('.')
+                    || !kernel::is_valid_key(written) =>
+                {
+                    return Err((
+                        Problem::UnknownKey {
+                            suggestion,
+                            kernel_checked: false,
+                        },
+                        None,
+                    ));
                 }
                 _ => written.to_string(),
             }
@@ -263,12 +333,18 @@ fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, (
     };
     let (target, why) = match node {
         Node::Mapping(map) => check_mapping(map, param)?,
-        plain => (Target::Exact(to_value(plain, param).map_err(|p| (p, None))?), None),
+        plain => (
+            Target::Exact(to_value(plain, param).map_err(|p| (p, None))?),
+            None,
+        ),
     };
     Ok((key, param, target, why))
 }
 
-fn check_mapping(map: &serde_yaml::Mapping, param: Option<&Param>) -> Result<(Target, Option<String>), (Problem, Option<&'static str>)> {
+fn check_mapping(
+    map: &serde_yaml::Mapping,
+    param: Option<&Param>,
+) -> Result<(Target, Option<String>), (Problem, Option<&'static str>)> {
     const FIELDS: [&str; 4] = ["value", "at_least", "at_most", "why"];
     let mut value = None;
     let mut bounds = [None, None];
@@ -276,18 +352,37 @@ fn check_mapping(map: &serde_yaml::Mapping, param: Option<&Param>) -> Result<(Ta
     for (k, v) in map {
         let Some(field) = k.as_str().and_then(|k| FIELDS.iter().find(|f| **f == k)) else {
             let name = k.as_str().map_or_else(|| describe(k), |s| format!("`{s}`"));
-            return Err((Problem::Shape(format!("unknown field {name} in this entry; expected one of value, at_least, at_most, why")), None));
+            return Err((
+                Problem::Shape(format!(
+                    "unknown field {name} in this entry; expected one of value, at_least, at_most, why"
+                )),
+                None,
+            ));
         };
         match *field {
             "why" => match v {
                 Node::String(s) => why = Some(s.trim().to_string()),
-                other => return Err((Problem::WrongType { expected: "a sentence (the reason for this value)".into(), found: describe(other) }, Some("why"))),
+                other => {
+                    return Err((
+                        Problem::WrongType {
+                            expected: "a sentence (the reason for this value)".into(),
+                            found: describe(other),
+                        },
+                        Some("why"),
+                    ));
+                }
             },
             "value" => value = Some(to_value(v, param).map_err(|p| (p, Some("value")))?),
             bound => {
                 let Some(p) = param.filter(|p| p.kind != Kind::Pair) else {
                     let expected = "a plain `value`: at_least and at_most need a single-integer parameter from the catalog";
-                    return Err((Problem::WrongType { expected: expected.into(), found: format!("`{bound}`") }, Some(*field)));
+                    return Err((
+                        Problem::WrongType {
+                            expected: expected.into(),
+                            found: format!("`{bound}`"),
+                        },
+                        Some(*field),
+                    ));
                 };
                 let n = to_int(v, p).map_err(|e| (e, Some(*field)))?;
                 bounds[usize::from(bound == "at_most")] = Some(n);
@@ -298,7 +393,15 @@ fn check_mapping(map: &serde_yaml::Mapping, param: Option<&Param>) -> Result<(Ta
         (Some(_), [Some(_), _] | [_, Some(_)]) => return Err((Problem::ValueAndBound, None)),
         (Some(v), _) => Target::Exact(v),
         (None, [None, None]) => return Err((Problem::NoTarget, None)),
-        (None, [Some(lo), Some(hi)]) if lo > hi => return Err((Problem::BoundsInverted { at_least: lo, at_most: hi }, Some("at_most"))),
+        (None, [Some(lo), Some(hi)]) if lo > hi => {
+            return Err((
+                Problem::BoundsInverted {
+                    at_least: lo,
+                    at_most: hi,
+                },
+                Some("at_most"),
+            ));
+        }
         (None, [at_least, at_most]) => Target::Bounds { at_least, at_most },
     };
     Ok((target, why))
@@ -310,7 +413,10 @@ fn to_value(node: &Node, param: Option<&Param>) -> Result<Value, Problem> {
         return match node {
             Node::Number(n) => Ok(Value::Text(n.to_string())),
             Node::String(s) if !s.trim().is_empty() => Ok(Value::Text(value::normalize_text(s))),
-            other => Err(Problem::WrongType { expected: "a number or a string".into(), found: describe(other) }),
+            other => Err(Problem::WrongType {
+                expected: "a number or a string".into(),
+                found: describe(other),
+            }),
         };
     };
     match p.kind {
@@ -324,31 +430,75 @@ fn to_int(node: &Node, p: &Param) -> Result<i64, Problem> {
     let v = match node {
         Node::Number(n) => match n.as_i64() {
             Some(v) => v,
-            None if n.is_u64() => return Err(Problem::OutOfRange { value: n.to_string(), range: p.range }),
-            None => return Err(Problem::WrongType { expected: expected(), found: n.to_string() }),
+            None if n.is_u64() => {
+                return Err(Problem::OutOfRange {
+                    value: n.to_string(),
+                    range: p.range,
+                });
+            }
+            None => {
+                return Err(Problem::WrongType {
+                    expected: expected(),
+                    found: n.to_string(),
+                });
+            }
         },
         Node::String(s) => match value::parse_int(s) {
             Ok(v) => v,
-            Err(IntError::LeadingZero { octal }) => return Err(Problem::AmbiguousOctal { text: s.clone(), octal }),
-            Err(IntError::NotANumber) => return Err(Problem::WrongType { expected: expected(), found: format!("\"{s}\"") }),
+            Err(IntError::LeadingZero { octal }) => {
+                return Err(Problem::AmbiguousOctal {
+                    text: s.clone(),
+                    octal,
+                });
+            }
+            Err(IntError::NotANumber) => {
+                return Err(Problem::WrongType {
+                    expected: expected(),
+                    found: format!("\"{s}\""),
+                });
+            }
         },
-        other => return Err(Problem::WrongType { expected: expected(), found: describe(other) }),
+        other => {
+            return Err(Problem::WrongType {
+                expected: expected(),
+                found: describe(other),
+            });
+        }
     };
     if !p.range.contains(v) {
-        return Err(Problem::OutOfRange { value: v.to_string(), range: p.range });
+        return Err(Problem::OutOfRange {
+            value: v.to_string(),
+            range: p.range,
+        });
     }
     Ok(v)
 }
 
 fn to_pair(node: &Node, p: &Param) -> Result<Value, Problem> {
-    let expected = || format!("two integers in {}, low then high, e.g. \"32768 60999\"", p.range);
+    let expected = || {
+        format!(
+            "two integers in {}, low then high, e.g. \"32768 60999\"",
+            p.range
+        )
+    };
     let parts: Vec<Node> = match node {
-        Node::String(s) => s.split_whitespace().map(|t| Node::String(t.to_string())).collect(),
+        Node::String(s) => s
+            .split_whitespace()
+            .map(|t| Node::String(t.to_string()))
+            .collect(),
         Node::Sequence(items) => items.clone(),
-        other => return Err(Problem::WrongType { expected: expected(), found: describe(other) }),
+        other => {
+            return Err(Problem::WrongType {
+                expected: expected(),
+                found: describe(other),
+            });
+        }
     };
     let [lo, hi] = parts.as_slice() else {
-        return Err(Problem::WrongType { expected: expected(), found: describe(node) });
+        return Err(Problem::WrongType {
+            expected: expected(),
+            found: describe(node),
+        });
     };
     let (lo, hi) = (to_int(lo, p)?, to_int(hi, p)?);
     if lo > hi {
@@ -404,7 +554,16 @@ impl Serialize for OrderedEntries<'_> {
                 Target::Exact(v) => (Some(ShownValue::Text(v.to_string())), None, None),
                 Target::Bounds { at_least, at_most } => (None, *at_least, *at_most),
             };
-            map.serialize_entry(&e.key, &ShownEntry { value, at_least, at_most, why: e.why.as_deref(), from: &e.origin })?;
+            map.serialize_entry(
+                &e.key,
+                &ShownEntry {
+                    value,
+                    at_least,
+                    at_most,
+                    why: e.why.as_deref(),
+                    from: &e.origin,
+                },
+            )?;
         }
         map.end()
     }
@@ -433,27 +592,56 @@ mod tests {
         .unwrap();
         assert_eq!(p.extends.as_deref(), Some("kernel-defaults"));
         let keys: Vec<_> = p.entries.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["net.core.somaxconn", "net.ipv4.tcp_synack_retries", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_keepalive_time", "net.ipv4.ip_local_port_range"]);
-        assert_eq!(p.entries[2].target, Target::Bounds { at_least: Some(8192), at_most: None });
+        assert_eq!(
+            keys,
+            [
+                "net.core.somaxconn",
+                "net.ipv4.tcp_synack_retries",
+                "net.ipv4.tcp_max_syn_backlog",
+                "net.ipv4.tcp_keepalive_time",
+                "net.ipv4.ip_local_port_range"
+            ]
+        );
+        assert_eq!(
+            p.entries[2].target,
+            Target::Bounds {
+                at_least: Some(8192),
+                at_most: None
+            }
+        );
         assert_eq!(p.entries[3].why.as_deref(), Some("lb"));
-        assert_eq!(p.entries[4].target, Target::Exact(Value::Pair(10240, 65000)));
+        assert_eq!(
+            p.entries[4].target,
+            Target::Exact(Value::Pair(10240, 65000))
+        );
         assert_eq!(p.entries[1].line, Some(5));
     }
 
     #[test]
     fn collects_every_problem_with_its_line() {
-        let d = problems("sysctls:\n  tcp_synack_retries: 256\n  tcp_syn_retries: 0\n  tcp_fin_timeout: \"010\"\n");
+        let d = problems(
+            "sysctls:\n  tcp_synack_retries: 256\n  tcp_syn_retries: 0\n  tcp_fin_timeout: \"010\"\n",
+        );
         let lines: Vec<_> = d.iter().map(|d| d.at.line).collect();
         assert_eq!(lines, [Some(2), Some(3), Some(4)]);
         assert!(matches!(d[0].problem, Problem::OutOfRange { .. }));
-        assert!(matches!(d[2].problem, Problem::AmbiguousOctal { octal: Some(8), .. }));
+        assert!(matches!(
+            d[2].problem,
+            Problem::AmbiguousOctal { octal: Some(8), .. }
+        ));
     }
 
     #[test]
     fn alias_and_full_key_together_are_one_parameter_twice() {
         let d = problems("sysctls:\n  tcp_synack_retries: 2\n  net.ipv4.tcp_synack_retries: 3\n");
         assert_eq!(d[0].at.line, Some(3));
-        assert_eq!(d[0].problem, Problem::SameParameterTwice { other: "tcp_synack_retries".into(), other_line: Some(2) });
+        assert_eq!(
+            d[0].problem,
+            Problem::SameParameterTwice {
+                other: "tcp_synack_retries".into(),
+                other_line: Some(2)
+            }
+        );
     }
 
     #[test]

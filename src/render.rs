@@ -83,20 +83,47 @@ impl Renderer {
         if self.format == Format::Json {
             return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "profiles": profiles }));
         }
-        let name_w = profiles.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
-        let src = |p: &Listing| if p.source == "built-in" { "built-in".to_string() } else { "/etc".to_string() + p.source.split("/etc").nth(1).unwrap_or(&p.source) };
-        let src_w = profiles.iter().map(|p| src(p).len()).max().unwrap_or(6).max(6);
-        let mut t = format!("{BOLD}{:name_w$}  {:src_w$}  DESCRIPTION{BOLD:#}\n", "NAME", "SOURCE");
+        let name_w = profiles
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let src = |p: &Listing| {
+            if p.source == "built-in" {
+                "built-in".to_string()
+            } else {
+                "/etc".to_string() + p.source.split("/etc").nth(1).unwrap_or(&p.source)
+            }
+        };
+        let src_w = profiles
+            .iter()
+            .map(|p| src(p).len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut t = format!(
+            "{BOLD}{:name_w$}  {:src_w$}  DESCRIPTION{BOLD:#}\n",
+            "NAME", "SOURCE"
+        );
         for p in profiles {
             let mut desc = first_sentence(&p.description);
             if p.overrides_builtin {
                 desc = format!("(replaces the built-in) {desc}");
             }
             if let Some(e) = &p.error {
-                desc = format!("{BAD}invalid{BAD:#}: {}", e.lines().next().unwrap_or_default());
+                desc = format!(
+                    "{BAD}invalid{BAD:#}: {}",
+                    e.lines().next().unwrap_or_default()
+                );
             }
             let indent = name_w + src_w + 4;
-            let wrapped = hang(&format!("{:name_w$}  {:src_w$}  ", p.name, src(p)), &desc, indent, WIDTH);
+            let wrapped = hang(
+                &format!("{:name_w$}  {:src_w$}  ", p.name, src(p)),
+                &desc,
+                indent,
+                WIDTH,
+            );
             let _ = writeln!(t, "{wrapped}");
         }
         self.emit(&t)
@@ -115,12 +142,22 @@ impl Renderer {
         }
         let p = &r.profile;
         let json = self.format == Format::Json;
-        let shown = Shown { schema: json.then_some(SCHEMA), name: &p.name, source: p.source.describe(), description: &p.description, chain: &r.chain, sysctls: OrderedEntries(&p.entries) };
+        let shown = Shown {
+            schema: json.then_some(SCHEMA),
+            name: &p.name,
+            source: p.source.describe(),
+            description: &p.description,
+            chain: &r.chain,
+            sysctls: OrderedEntries(&p.entries),
+        };
         if json {
             return self.emit_json(&shown);
         }
         let yaml = serde_yaml::to_string(&shown).expect("views serialize");
-        self.emit(&format!("# {} resolved by tcptune; `from` names the profile each entry comes from\n{yaml}", p.name))
+        self.emit(&format!(
+            "# {} resolved by tcptune; `from` names the profile each entry comes from\n{yaml}",
+            p.name
+        ))
     }
 
     /// The table of `diff` (and, with explanations, `diff --explain`).
@@ -129,18 +166,59 @@ impl Renderer {
             return self.emit_json(&PlanJson::new("diff", plan, explained));
         }
         let mut t = String::new();
-        let ancestry = if plan.chain.len() > 1 { format!(", extends {}", plan.chain[1..].join(" > ")) } else { String::new() };
-        let _ = writeln!(t, "{BOLD}{}{BOLD:#} ({}{ancestry}) against the live kernel\n", plan.profile, plan.source);
-        let key_w = plan.rows.iter().map(|r| r.key.len()).max().unwrap_or(9).clamp(9, 32);
-        let live_w = plan.rows.iter().map(|r| live_text(r).len()).max().unwrap_or(4).clamp(4, 14);
-        let tgt_w = plan.rows.iter().map(|r| target_text(&r.target).len()).max().unwrap_or(6).clamp(6, 14);
-        let _ = writeln!(t, "{BOLD}{:key_w$}  {:>live_w$}  {:>tgt_w$}  STATUS{BOLD:#}", "PARAMETER", "LIVE", "TARGET");
+        let ancestry = if plan.chain.len() > 1 {
+            format!(", extends {}", plan.chain[1..].join(" > "))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            t,
+            "{BOLD}{}{BOLD:#} ({}{ancestry}) against the live kernel\n",
+            plan.profile, plan.source
+        );
+        let key_w = plan
+            .rows
+            .iter()
+            .map(|r| r.key.len())
+            .max()
+            .unwrap_or(9)
+            .clamp(9, 32);
+        let live_w = plan
+            .rows
+            .iter()
+            .map(|r| live_text(r).len())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 20);
+        let tgt_w = plan
+            .rows
+            .iter()
+            .map(|r| target_text(&r.target).len())
+            .max()
+            .unwrap_or(6)
+            .clamp(6, 20);
+        let _ = writeln!(
+            t,
+            "{BOLD}{:key_w$}  {:>live_w$}  {:>tgt_w$}  STATUS{BOLD:#}",
+            "PARAMETER", "LIVE", "TARGET"
+        );
         for (i, r) in plan.rows.iter().enumerate() {
             let style = status_style(r.status);
-            let _ = writeln!(t, "{:key_w$}  {:>live_w$}  {:>tgt_w$}  {style}{}{style:#}", r.key, live_text(r), target_text(&r.target), r.status.words());
+            let _ = writeln!(
+                t,
+                "{:key_w$}  {:>live_w$}  {:>tgt_w$}  {style}{}{style:#}",
+                r.key,
+                live_text(r),
+                target_text(&r.target),
+                r.status.words()
+            );
             if r.status == Status::Change {
                 if let Some(reason) = r.reason() {
-                    let _ = writeln!(t, "{DIM}{}{DIM:#}", wrap(&format!("why: {reason}"), 4, WIDTH));
+                    let _ = writeln!(
+                        t,
+                        "{DIM}{}{DIM:#}",
+                        wrap(&format!("why: {reason}"), 4, WIDTH)
+                    );
                 }
                 if let Some(ex) = explained.and_then(|e| e.get(i)) {
                     explanation_text(&mut t, ex, 4);
@@ -158,7 +236,14 @@ impl Renderer {
         }
         let mut t = String::new();
         for r in plan.changes() {
-            let _ = writeln!(t, "drift: {} is {}, {} wants {}", r.key, live_text(r), plan.profile, target_text(&r.target));
+            let _ = writeln!(
+                t,
+                "drift: {} is {}, {} wants {}",
+                r.key,
+                live_text(r),
+                plan.profile,
+                target_text(&r.target)
+            );
         }
         self.emit(&t)
     }
@@ -169,9 +254,26 @@ impl Renderer {
             return self.emit_json(&PlanJson::new("explain", plan, Some(explained)));
         }
         let mut t = String::new();
-        let _ = writeln!(t, "{BOLD}{}{BOLD:#} ({}): {}\n", plan.profile, plan.source, summary(plan));
-        for (r, ex) in plan.rows.iter().zip(explained).filter(|(r, _)| r.status == Status::Change) {
-            let _ = writeln!(t, "{BOLD}{}{BOLD:#}: {} -> {}", r.key, live_text(r), r.desired.as_ref().map(Value::to_string).unwrap_or_default());
+        let _ = writeln!(
+            t,
+            "{BOLD}{}{BOLD:#} ({}): {}\n",
+            plan.profile,
+            plan.source,
+            summary(plan)
+        );
+        for (r, ex) in plan
+            .rows
+            .iter()
+            .zip(explained)
+            .filter(|(r, _)| r.status == Status::Change)
+        {
+            let _ = writeln!(
+                t,
+                "{BOLD}{}{BOLD:#}: {} -> {}",
+                r.key,
+                live_text(r),
+                r.desired.as_ref().map(Value::to_string).unwrap_or_default()
+            );
             if let Some(why) = &r.why {
                 let _ = writeln!(t, "{}", wrap(&format!("why: {why}"), 2, WIDTH));
             }
@@ -185,13 +287,20 @@ impl Renderer {
     }
 
     /// `explain KEY`: the catalog entry, live value and what it means now.
-    pub fn explain_param(&self, p: &Param, live: Option<&Value>, now: Option<&Effect>) -> Result<(), Error> {
+    pub fn explain_param(
+        &self,
+        p: &Param,
+        live: Option<&Value>,
+        now: Option<&Effect>,
+    ) -> Result<(), Error> {
         let default = match p.default {
             KDefault::Fixed(v) => v.to_string(),
             KDefault::Derived(how) => how.to_string(),
         };
         let scope = match p.scope {
-            Scope::PerNetns => "per network namespace (a new namespace starts from the kernel default)",
+            Scope::PerNetns => {
+                "per network namespace (a new namespace starts from the kernel default)"
+            }
             Scope::InitNetnsOnly => "global: only the initial network namespace has it",
         };
         let live_text = live.map_or_else(|| "(not present here)".to_string(), Value::to_string);
@@ -204,9 +313,23 @@ impl Renderer {
                 "effect": now.map(Effect::state), "note": now.and_then(|e| e.note.clone()),
             }));
         }
-        let mut t = format!("{BOLD}{}{BOLD:#} ({})\n{}\n\n", p.key, p.alias, wrap(p.summary, 2, WIDTH));
-        let unit = if p.unit.is_empty() { String::new() } else { format!(" {}", p.unit) };
-        for (label, value) in [("live", format!("{live_text}{unit}")), ("default", default), ("range", p.range.to_string()), ("scope", scope.to_string())] {
+        let mut t = format!(
+            "{BOLD}{}{BOLD:#} ({})\n{}\n\n",
+            p.key,
+            p.alias,
+            wrap(p.summary, 2, WIDTH)
+        );
+        let unit = if p.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", p.unit)
+        };
+        for (label, value) in [
+            ("live", format!("{live_text}{unit}")),
+            ("default", default),
+            ("range", p.range.to_string()),
+            ("scope", scope.to_string()),
+        ] {
             let _ = writeln!(t, "{}", hang(&format!("  {label:<8} "), &value, 11, WIDTH));
         }
         if let Some(e) = now {
@@ -215,7 +338,12 @@ impl Renderer {
                 let _ = writeln!(t, "{}", hang("  note     ", n, 11, WIDTH));
             }
         }
-        let _ = writeln!(t, "\n{}\n\n{}", wrap(p.detail, 2, WIDTH), wrap(&format!("Versions: {}", p.versions), 2, WIDTH));
+        let _ = writeln!(
+            t,
+            "\n{}\n\n{}",
+            wrap(p.detail, 2, WIDTH),
+            wrap(&format!("Versions: {}", p.versions), 2, WIDTH)
+        );
         self.emit(&t)
     }
 
@@ -224,7 +352,13 @@ impl Renderer {
         if self.format == Format::Json {
             return self.emit_json(&serde_json::json!({"schema": SCHEMA, "key": r.key, "alias": r.alias, "removed": r.since, "why": r.why, "instead": r.instead}));
         }
-        self.emit(&format!("{BOLD}{}{BOLD:#}: removed in {}.\n{}\n{}\n", r.key, r.since, wrap(&format!("Why: {}.", r.why), 2, WIDTH), wrap(&format!("Instead: {}.", r.instead), 2, WIDTH)))
+        self.emit(&format!(
+            "{BOLD}{}{BOLD:#}: removed in {}.\n{}\n{}\n",
+            r.key,
+            r.since,
+            wrap(&format!("Why: {}.", r.why), 2, WIDTH),
+            wrap(&format!("Instead: {}.", r.instead), 2, WIDTH)
+        ))
     }
 
     /// `explain` of a key the kernel has but the catalog does not.
@@ -296,21 +430,38 @@ fn summary(plan: &Plan) -> String {
         (Status::NotInNetns, "not in this netns"),
     ]
     .iter()
-    .filter_map(|(s, w)| Some(plan.count(*s)).filter(|n| *n > 0).map(|n| format!("{n} {w}")))
+    .filter_map(|(s, w)| {
+        Some(plan.count(*s))
+            .filter(|n| *n > 0)
+            .map(|n| format!("{n} {w}"))
+    })
     .collect();
-    if parts.is_empty() { "no parameters".to_string() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "no parameters".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn live_text(r: &Row) -> String {
-    r.live.as_ref().map_or_else(|| "-".to_string(), Value::to_string)
+    r.live
+        .as_ref()
+        .map_or_else(|| "-".to_string(), Value::to_string)
 }
 
 fn target_text(t: &Target) -> String {
     match t {
         Target::Exact(v) => v.to_string(),
-        Target::Bounds { at_least: Some(lo), at_most: Some(hi) } => format!("{lo}..{hi}"),
-        Target::Bounds { at_least: Some(lo), .. } => format!(">= {lo}"),
-        Target::Bounds { at_most: Some(hi), .. } => format!("<= {hi}"),
+        Target::Bounds {
+            at_least: Some(lo),
+            at_most: Some(hi),
+        } => format!("{lo}..{hi}"),
+        Target::Bounds {
+            at_least: Some(lo), ..
+        } => format!(">= {lo}"),
+        Target::Bounds {
+            at_most: Some(hi), ..
+        } => format!("<= {hi}"),
         Target::Bounds { .. } => "-".to_string(),
     }
 }
@@ -334,7 +485,8 @@ fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> String {
     let mut out = String::new();
     let mut line = prefix.to_string();
     let mut fresh = true;
-    for word in text.split_whitespace() {
+    for word in glue_units(text) {
+        let word = word.as_str();
         if !fresh && visible_len(&line) + 1 + visible_len(word) > width {
             out.push_str(line.trim_end());
             out.push('\n');
@@ -349,6 +501,26 @@ fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> String {
     }
     out.push_str(line.trim_end());
     out
+}
+
+/// Words of `text`, with a unit kept on the line of its number ("2 h",
+/// "15 s") so durations never break across lines.
+fn glue_units(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split_whitespace() {
+        let bare = w.trim_end_matches([',', ';', ')', '.', ':']);
+        let after_number = words
+            .last()
+            .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()));
+        match words.last_mut() {
+            Some(prev) if after_number && matches!(bare, "s" | "ms" | "min" | "h") => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    words
 }
 
 /// Length on screen, not counting ANSI escape sequences.
@@ -424,18 +596,32 @@ impl<'a> PlanJson<'a> {
             status: r.status,
             live: r.live.as_ref().map(Value::to_string),
             target: match &r.target {
-                Target::Exact(v) => TargetJson { value: Some(v.to_string()), at_least: None, at_most: None },
-                Target::Bounds { at_least, at_most } => TargetJson { value: None, at_least: *at_least, at_most: *at_most },
+                Target::Exact(v) => TargetJson {
+                    value: Some(v.to_string()),
+                    at_least: None,
+                    at_most: None,
+                },
+                Target::Bounds { at_least, at_most } => TargetJson {
+                    value: None,
+                    at_least: *at_least,
+                    at_most: *at_most,
+                },
             },
             desired: r.desired.as_ref().map(Value::to_string),
             why: r.why.as_deref(),
             from: &r.origin,
-            explanation: explained.and_then(|e| e.get(i)).filter(|_| r.status == Status::Change),
+            explanation: explained
+                .and_then(|e| e.get(i))
+                .filter(|_| r.status == Status::Change),
         });
         PlanJson {
             schema: SCHEMA,
             command,
-            profile: ProfileJson { name: &plan.profile, source: &plan.source, chain: &plan.chain },
+            profile: ProfileJson {
+                name: &plan.profile,
+                source: &plan.source,
+                chain: &plan.chain,
+            },
             changes_pending: plan.has_changes(),
             summary: SummaryJson {
                 change: plan.count(Status::Change),

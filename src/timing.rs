@@ -45,7 +45,9 @@ pub fn syn_timeout(n: u64, linear: u64, rto_max: u64) -> (u64, u64) {
         let rto = if expiry <= linear + 1 {
             TIMEOUT_INIT_MS
         } else {
-            TIMEOUT_INIT_MS.saturating_mul(1 << (expiry - linear - 1).min(40)).min(rto_max)
+            TIMEOUT_INIT_MS
+                .saturating_mul(1 << (expiry - linear - 1).min(40))
+                .min(rto_max)
         };
         elapsed += rto;
         if expiry - 1 >= n + linear || elapsed >= budget {
@@ -93,7 +95,11 @@ pub fn words(ms: u64) -> String {
 }
 
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{:.1} s", ms as f64 / 1000.0).replace(".0 s", " s") }
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0).replace(".0 s", " s")
+    }
 }
 
 #[cfg(test)]
@@ -109,10 +115,36 @@ mod tests {
 
     #[test]
     fn syn_timeout_classic_and_linear() {
-        let classic: Vec<_> = [1, 2, 3, 6, 8].iter().map(|&n| syn_timeout(n, 0, RTO_MAX_MS)).collect();
-        assert_eq!(classic, [(3000, 1), (7000, 2), (15_000, 3), (127_000, 6), (367_000, 8)]);
-        let linear: Vec<_> = [1, 2, 3, 4, 5, 6, 8].iter().map(|&n| syn_timeout(n, 4, RTO_MAX_MS)).collect();
-        assert_eq!(linear, [(3000, 2), (7000, 5), (19_000, 7), (35_000, 8), (67_000, 9), (131_000, 10), (371_000, 12)]);
+        let classic: Vec<_> = [1, 2, 3, 6, 8]
+            .iter()
+            .map(|&n| syn_timeout(n, 0, RTO_MAX_MS))
+            .collect();
+        assert_eq!(
+            classic,
+            [
+                (3000, 1),
+                (7000, 2),
+                (15_000, 3),
+                (127_000, 6),
+                (367_000, 8)
+            ]
+        );
+        let linear: Vec<_> = [1, 2, 3, 4, 5, 6, 8]
+            .iter()
+            .map(|&n| syn_timeout(n, 4, RTO_MAX_MS))
+            .collect();
+        assert_eq!(
+            linear,
+            [
+                (3000, 2),
+                (7000, 5),
+                (19_000, 7),
+                (35_000, 8),
+                (67_000, 9),
+                (131_000, 10),
+                (371_000, 12)
+            ]
+        );
     }
 
     #[test]
@@ -124,8 +156,14 @@ mod tests {
 
     #[test]
     fn keepalive_and_words() {
-        assert_eq!(words(keepalive_detection(7200, 75, 9) as u64 * 1000), "2 h 11 min 15 s");
-        assert_eq!(words(keepalive_detection(600, 30, 5) as u64 * 1000), "12 min 30 s");
+        assert_eq!(
+            words(keepalive_detection(7200, 75, 9) as u64 * 1000),
+            "2 h 11 min 15 s"
+        );
+        assert_eq!(
+            words(keepalive_detection(600, 30, 5) as u64 * 1000),
+            "12 min 30 s"
+        );
         assert_eq!(words(924_600), "15 min 24.6 s");
         assert_eq!(words(7000), "7 s");
         assert_eq!(words(63_000), "63 s");

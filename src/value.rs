@@ -62,7 +62,9 @@ impl fmt::Display for Value {
 pub enum IntError {
     NotANumber,
     /// `010` is octal 8 to the kernel; almost nobody means that.
-    LeadingZero { octal: Option<i64> },
+    LeadingZero {
+        octal: Option<i64>,
+    },
 }
 
 /// Parses an integer as a profile author writes it: decimal, or `0x` hex.
@@ -72,10 +74,20 @@ pub fn parse_int(text: &str) -> Result<i64, IntError> {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    let magnitude = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let magnitude = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         i64::from_str_radix(hex, 16).map_err(|_| IntError::NotANumber)?
-    } else if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(IntError::LeadingZero { octal: i64::from_str_radix(digits, 8).ok().map(|v| if neg { -v } else { v }) });
+    } else if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(IntError::LeadingZero {
+            octal: i64::from_str_radix(digits, 8)
+                .ok()
+                .map(|v| if neg { -v } else { v }),
+        });
     } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         digits.parse::<i64>().map_err(|_| IntError::NotANumber)?
     } else {
@@ -108,7 +120,10 @@ mod tests {
         assert_eq!(parse_int(" -1 "), Ok(-1));
         assert_eq!(parse_int("0x10"), Ok(16));
         assert_eq!(parse_int("0"), Ok(0));
-        assert_eq!(parse_int("010"), Err(IntError::LeadingZero { octal: Some(8) }));
+        assert_eq!(
+            parse_int("010"),
+            Err(IntError::LeadingZero { octal: Some(8) })
+        );
         assert_eq!(parse_int("1.5"), Err(IntError::NotANumber));
         assert_eq!(parse_int(""), Err(IntError::NotANumber));
         assert_eq!(parse_int("99999999999999999999"), Err(IntError::NotANumber));
@@ -117,14 +132,20 @@ mod tests {
     #[test]
     fn kernel_pairs_read_with_tab() {
         let p = catalog::find("ip_local_port_range");
-        assert_eq!(Value::from_kernel("32768\t60999\n", p), Some(Value::Pair(32768, 60999)));
+        assert_eq!(
+            Value::from_kernel("32768\t60999\n", p),
+            Some(Value::Pair(32768, 60999))
+        );
         assert_eq!(Value::from_kernel("1 2 3", p), None);
         assert_eq!(Value::Pair(1024, 65000).to_kernel(), "1024 65000");
     }
 
     #[test]
     fn unknown_keys_compare_normalized() {
-        assert_eq!(Value::from_kernel("4096\t131072  6291456\n", None), Value::from_kernel("4096 131072 6291456", None));
+        assert_eq!(
+            Value::from_kernel("4096\t131072  6291456\n", None),
+            Value::from_kernel("4096 131072 6291456", None)
+        );
         assert_eq!(normalize_text("cubic"), "cubic");
     }
 }

@@ -1,0 +1,194 @@
+//! A small builder that runs the tcptune binary and checks what it did.
+//!
+//! Live-kernel runs go through `unshare -rn` (a throwaway user and network
+//! namespace), optionally after presetting sysctls inside it, so no test
+//! ever reads a value it set on, or writes to, this host's own kernel.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tcptune");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Tcptune {
+    args: Vec<String>,
+    netns: bool,
+    presets: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+pub fn tcptune(args: &[&str]) -> Tcptune {
+    Tcptune {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        netns: false,
+        presets: Vec::new(),
+        dir: tempfile::tempdir().expect("temp dir"),
+        env: Vec::new(),
+    }
+}
+
+impl Tcptune {
+    /// Run inside a fresh network namespace (kernel defaults, never the host's).
+    pub fn netns(mut self) -> Self {
+        self.netns = true;
+        self
+    }
+
+    /// Set a sysctl inside the namespace before tcptune runs.
+    pub fn preset(mut self, key: &str, value: &str) -> Self {
+        self.netns = true;
+        self.presets
+            .push((key.replace('.', "/"), value.to_string()));
+        self
+    }
+
+    /// Write a file below the test's temp dir (a profile, or a fake root).
+    pub fn file(self, rel: &str, contents: &str) -> Self {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(self) -> Outcome {
+        let mut cmd = if self.netns {
+            let mut script = String::new();
+            for (i, _) in self.presets.iter().enumerate() {
+                script.push_str(&format!(
+                    "printf '%s' \"$P{i}V\" > \"/proc/sys/$P{i}K\" || exit 99\n"
+                ));
+            }
+            script.push_str("exec \"$@\"");
+            let mut c = Command::new("unshare");
+            c.args(["-rn", "sh", "-c", &script, "sh", BIN]);
+            for (i, (k, v)) in self.presets.iter().enumerate() {
+                c.env(format!("P{i}K"), k).env(format!("P{i}V"), v);
+            }
+            c
+        } else {
+            Command::new(BIN)
+        };
+        cmd.args(&self.args)
+            .current_dir(self.dir.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out: Output = cmd.output().expect("run tcptune");
+        let status = out.status.code().unwrap_or(-1);
+        assert_ne!(
+            status,
+            99,
+            "presetting a sysctl in the namespace failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Outcome {
+            status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
+        }
+    }
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub struct Outcome {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Outcome {
+    fn context(&self) -> String {
+        format!(
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+
+    pub fn status(&self, code: i32) -> &Self {
+        assert_eq!(self.status, code, "{}", self.context());
+        self
+    }
+
+    /// Whether stdout says `text`, wherever the 80-column wrapping broke
+    /// its lines (runs of white space compare equal).
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            squash(&self.stdout).contains(&squash(text)),
+            "stdout lacks {text:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    pub fn stdout_lacks(&self, text: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(text),
+            "stdout has {text:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            squash(&self.stderr).contains(&squash(text)),
+            "stderr lacks {text:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    pub fn stdout_empty(&self) -> &Self {
+        assert!(
+            self.stdout.is_empty(),
+            "stdout not empty\n{}",
+            self.context()
+        );
+        self
+    }
+
+    pub fn stderr_empty(&self) -> &Self {
+        assert!(
+            self.stderr.is_empty(),
+            "stderr not empty\n{}",
+            self.context()
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.context()))
+    }
+
+    /// The row of `key` in a diff table.
+    pub fn row(&self, key: &str) -> String {
+        let prefix = format!("{key} ");
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no row for {key}\n{}", self.context()))
+            .to_string()
+    }
+}
