@@ -78,7 +78,22 @@ impl Library {
     /// Loads `spec` (a name or a path) and its ancestors, merged: a child's
     /// entry replaces its parent's for the same key, in the parent's place.
     pub fn resolve(&self, spec: &str, known: KeyCheck) -> Result<Resolved, Error> {
-        let mut profile = self.load(spec, known)?;
+        let profile = if Self::is_path(spec) {
+            self.load_file(Path::new(spec), known)?
+        } else {
+            self.load_named(spec, known)?
+        };
+        self.resolve_profile(profile, known)
+    }
+
+    /// Loads a profile file (a bare file name is a file here, not a name)
+    /// and its ancestors, merged.
+    pub fn resolve_file(&self, path: &Path, known: KeyCheck) -> Result<Resolved, Error> {
+        let profile = self.load_file(path, known)?;
+        self.resolve_profile(profile, known)
+    }
+
+    fn resolve_profile(&self, mut profile: Profile, known: KeyCheck) -> Result<Resolved, Error> {
         let mut chain = vec![profile.name.clone()];
         let mut lineage = vec![profile.clone()];
         while let Some(parent) = lineage.last().and_then(|p| p.extends.clone()) {
@@ -122,18 +137,13 @@ impl Library {
         Ok(Resolved { profile, chain })
     }
 
-    /// Loads one profile, without resolving `extends`.
-    pub fn load(&self, spec: &str, known: KeyCheck) -> Result<Profile, Error> {
-        if Self::is_path(spec) {
-            let path = PathBuf::from(spec);
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| spec.to_string());
-            return Profile::parse(&name, Source::File(path), &bytes, known);
-        }
-        self.load_named(spec, known)
+    fn load_file(&self, path: &Path, known: KeyCheck) -> Result<Profile, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Profile::parse(&name, Source::File(path.to_path_buf()), &bytes, known)
     }
 
     fn load_named(&self, name: &str, known: KeyCheck) -> Result<Profile, Error> {

@@ -149,11 +149,15 @@ impl Profile {
             |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
 
         let text = std::str::from_utf8(bytes).map_err(|e| {
+            let offset = e.valid_up_to();
+            let line_start = bytes[..offset]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
             fail(
-                at(None, None, None),
-                Problem::NotUtf8 {
-                    offset: e.valid_up_to(),
-                },
+                at(Some(line), Some(offset - line_start + 1), None),
+                Problem::NotUtf8 { offset },
             )
         })?;
         if text
@@ -164,7 +168,7 @@ impl Profile {
         }
         let locator = Locator::scan(text);
         let raw: RawProfile = serde_yaml::from_str(text).map_err(|e| {
-            let (problem, field) = shape_problem(&e);
+            let (problem, field, key) = shape_problem(&e);
             let found = field
                 .as_deref()
                 .and_then(|f| locator.find(&[f], usize::from(problem_is_duplicate(&e))));
@@ -175,7 +179,7 @@ impl Profile {
                     e.location().map(|l| l.column()),
                 ),
             };
-            fail(at(line, column, field.as_deref()), problem)
+            fail(at(line, column, key.as_deref()), problem)
         })?;
 
         let mut problems = Vec::new();
@@ -258,26 +262,64 @@ fn problem_is_duplicate(e: &serde_yaml::Error) -> bool {
     e.to_string().starts_with("duplicate field")
 }
 
-/// Words a deserializer error and finds the top-level field it names.
-fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>) {
-    let msg = e.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+/// Words a deserializer error. Returns the problem, the top-level field it
+/// names (to locate it), and the sysctl key when the error is inside one.
+fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>, Option<String>) {
+    let full = e.to_string();
+    let msg = full.split(" at line ").next().unwrap_or(&full);
+    // Errors inside the sysctls mapping read "sysctls.KEY: ...".
+    if let Some((key, rest)) = msg
+        .strip_prefix("sysctls.")
+        .and_then(|m| m.split_once(": "))
+    {
+        let problem = match rest.split('`').nth(1) {
+            Some(n) if rest.contains("as u128") || rest.contains("as i128") => {
+                Problem::Shape(format!("{n} is too large for any sysctl"))
+            }
+            _ => Problem::Shape(rest.to_string()),
+        };
+        return (problem, None, Some(key.to_string()));
+    }
     let field = msg.split('`').nth(1).map(str::to_string);
     if msg.starts_with("duplicate field") {
-        return (Problem::DuplicateKey { first_line: None }, field);
+        return (
+            Problem::DuplicateKey { first_line: None },
+            field.clone(),
+            field,
+        );
     }
     if msg.starts_with("unknown field") {
-        return (Problem::Shape(format!("{msg}")), field);
+        return (Problem::Shape(msg.to_string()), field.clone(), field);
     }
-    if e.location().is_some() && !msg.contains("invalid type") && !msg.contains("expected") {
-        return (Problem::Syntax(msg), None);
+    const SERDE: [&str; 5] = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "unknown variant",
+    ];
+    if e.location().is_some() && !SERDE.iter().any(|p| msg.contains(p)) {
+        // Keep libyaml's "while parsing ... at line N" context; the first
+        // position is already in the location.
+        let rest = full
+            .split_once(" at line ")
+            .and_then(|(_, r)| r.split_once(", "))
+            .map_or(String::new(), |(_, r)| format!(", {r}"));
+        return (Problem::Syntax(format!("{msg}{rest}")), None, None);
     }
-    let msg = if msg.contains("invalid type") {
-        format!("{msg} (a profile is a mapping with description, extends and sysctls)")
-    } else {
-        msg
-    };
-    (Problem::Shape(msg), None)
+    if let Some(found) = msg
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.strip_suffix(", expected struct RawProfile"))
+    {
+        return (
+            Problem::Shape(format!(
+                "a profile is a mapping with `description`, `extends` and `sysctls`; this file holds a {found}"
+            )),
+            None,
+            None,
+        );
+    }
+    (Problem::Shape(msg.to_string()), None, None)
 }
 
 type Checked = (String, Option<&'static Param>, Target, Option<String>);
