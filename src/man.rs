@@ -51,8 +51,6 @@ pub fn render() -> Vec<u8> {
 /// subcommand's sections nest under its `.SS`.
 fn strip_heading(section: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(section);
-    text.lines()
-        .filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH"))
-        .flat_map(|l| format!("{l}\n").into_bytes())
-        .collect()
+    let body: String = text.lines().filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH")).map(|l| format!("{l}\n")).collect();
+    format!(".PP\n{body}").into_bytes()
 }

@@ -1,0 +1,34 @@
+//! The committed man/tcptune.8 must be what the clap definition generates
+//! today. Regenerate with `TCPTUNE_BLESS=1 cargo test --test man`.
+
+mod common;
+
+#[test]
+fn committed_man_page_is_current() {
+    let path = common::repo().join("man/tcptune.8");
+    let fresh = tcptune::man::render();
+    if std::env::var_os("TCPTUNE_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(committed == fresh, "man/tcptune.8 is stale: run `TCPTUNE_BLESS=1 cargo test --test man` and commit it");
+}
+
+#[test]
+fn man_page_documents_every_command_and_exit_status() {
+    let page = String::from_utf8(tcptune::man::render()).unwrap();
+    for needle in ["tcptune list", "tcptune diff", "tcptune check", "tcptune explain", "tcptune lint", "tcptune show", "tcptune completions", "EXIT STATUS", "JSON OUTPUT", "\\-\\-exit\\-code"] {
+        assert!(page.contains(needle), "man page lacks {needle}");
+    }
+}
+
+#[test]
+fn profile_format_page_covers_every_field() {
+    let page = std::fs::read_to_string(common::repo().join("man/tcptune-profile.5")).unwrap();
+    for field in ["description", "extends", "sysctls", "value", "at_least", "at_most", "why", "/etc/tcptune/profiles"] {
+        assert!(page.contains(field), "tcptune-profile(5) lacks {field}");
+    }
+    for p in tcptune::library::BUILTIN {
+        assert!(page.contains(p.0), "tcptune-profile(5) does not mention built-in {}", p.0);
+    }
+}
