@@ -51,6 +51,10 @@ pub fn render() -> Vec<u8> {
 /// subcommand's sections nest under its `.SS`.
 fn strip_heading(section: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(section);
-    let body: String = text.lines().filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH")).map(|l| format!("{l}\n")).collect();
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with(".SH") && !l.starts_with(".TH"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     format!(".PP\n{body}").into_bytes()
 }

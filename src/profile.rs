@@ -323,14 +323,12 @@ fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>, Option<Stri
 }
 
 type Checked = (String, Option<&'static Param>, Target, Option<String>);
+/// A problem in one entry, and the sub-field (`value`, `why`...) it is in.
+type EntryError = (Problem, Option<&'static str>);
 
 /// Validates one `key: node` entry. On error, also names the sub-field
 /// (`value`, `at_least`...) to point at, if any.
-fn check_entry(
-    written: &str,
-    node: &Node,
-    known: KeyCheck,
-) -> Result<Checked, (Problem, Option<&'static str>)> {
+fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, EntryError> {
     if let Some(r) = catalog::find_removed(written) {
         return Err((
             Problem::Removed {
@@ -345,31 +343,29 @@ fn check_entry(
     let key = match param {
         Some(p) => p.key.to_string(),
         None => {
-            let on_kernel = known.map(|has| kernel::is_valid_key(written) && has(written));
-            let suggestion = catalog::suggest(written);
-            match on_kernel {
-                Some(false) => {
-                    return Err((
-                        Problem::UnknownKey {
-                            suggestion,
-                            kernel_checked: true,
-                        },
-                        None,
-                    ));
+            let unknown = |kernel_checked| {
+                Err((
+                    Problem::UnknownKey {
+                        suggestion: catalog::suggest(written),
+                        kernel_checked,
+                    },
+                    None,
+                ))
+            };
+            match known {
+                // diff, check: the running kernel decides.
+                Some(has) if !(kernel::is_valid_key(written) && has(written)) => {
+                    return unknown(true);
                 }
-                None if suggestion.is_some()
-                    || !written.contains('.')
-                    || !kernel::is_valid_key(written) =>
+                Some(_) => written.to_string(),
+                // lint: accept a plausible full key, unless it looks like a typo.
+                None if !written.contains('.')
+                    || !kernel::is_valid_key(written)
+                    || catalog::suggest(written).is_some() =>
                 {
-                    return Err((
-                        Problem::UnknownKey {
-                            suggestion,
-                            kernel_checked: false,
-                        },
-                        None,
-                    ));
+                    return unknown(false);
                 }
-                _ => written.to_string(),
+                None => written.to_string(),
             }
         }
     };
@@ -386,7 +382,7 @@ fn check_entry(
 fn check_mapping(
     map: &serde_yaml::Mapping,
     param: Option<&Param>,
-) -> Result<(Target, Option<String>), (Problem, Option<&'static str>)> {
+) -> Result<(Target, Option<String>), EntryError> {
     const FIELDS: [&str; 4] = ["value", "at_least", "at_most", "why"];
     let mut value = None;
     let mut bounds = [None, None];

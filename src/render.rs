@@ -379,15 +379,13 @@ impl Renderer {
             return self.emit_json(&serde_json::json!({"schema": SCHEMA, "files": files}));
         }
         let mut t = String::new();
-        for (file, r) in results {
-            match r {
-                Ok(notes) => {
-                    let _ = writeln!(t, "{file}: {OK}ok{OK:#}");
-                    for n in notes {
-                        let _ = writeln!(t, "{}", wrap(&format!("note: {n}"), 2, WIDTH));
-                    }
-                }
-                Err(_) => {}
+        for (file, notes) in results
+            .iter()
+            .filter_map(|(f, r)| r.as_ref().ok().map(|n| (f, n)))
+        {
+            let _ = writeln!(t, "{file}: {OK}ok{OK:#}");
+            for n in notes {
+                let _ = writeln!(t, "{}", wrap(&format!("note: {n}"), 2, WIDTH));
             }
         }
         self.emit(&t)

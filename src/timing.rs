@@ -50,7 +50,9 @@ pub fn syn_timeout(n: u64, linear: u64, rto_max: u64) -> (u64, u64) {
                 .min(rto_max)
         };
         elapsed += rto;
-        if expiry - 1 >= n + linear || elapsed >= budget {
+        // Give up when the retransmission count (expiry - 1) reaches n + linear,
+        // or when the time budget is spent.
+        if expiry > n + linear || elapsed >= budget {
             return (elapsed, expiry - 1);
         }
     }
@@ -95,7 +97,7 @@ pub fn words(ms: u64) -> String {
 }
 
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", ms as f64 / 1000.0).replace(".0 s", " s")

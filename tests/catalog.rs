@@ -14,7 +14,10 @@ type Case = (&'static str, String, bool);
 
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for p in catalog::PARAMS.iter().filter(|p| p.scope == Scope::PerNetns) {
+    for p in catalog::PARAMS
+        .iter()
+        .filter(|p| p.scope == Scope::PerNetns)
+    {
         let r = p.range;
         match p.kind {
             Kind::Pair => {
@@ -47,14 +50,26 @@ fn cases() -> Vec<Case> {
 /// Runs every case in one namespace; returns tee's verdict per case.
 fn probe(cases: &[Case]) -> Vec<String> {
     // ip_local_port_range's low end must be >= ip_unprivileged_port_start.
-    let mut script = String::from("echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start || exit 99\n");
+    let mut script =
+        String::from("echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start || exit 99\n");
     for (key, value, _) in cases {
         let path = format!("/proc/sys/{}", key_to_path(key));
         script.push_str(&format!("if [ -e {path} ]; then r=$(printf '%s' '{value}' | tee {path} 2>&1 >/dev/null) && echo ok || echo \"$r\"; else echo absent; fi\n"));
     }
-    let out = Command::new("unshare").args(["-rn", "sh", "-c", &script]).output().expect("unshare");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    let out = Command::new("unshare")
+        .args(["-rn", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -72,7 +87,10 @@ fn catalog_ranges_match_the_kernel() {
         if *accept {
             assert_eq!(verdict, "ok", "{key} = {value} must be accepted");
         } else {
-            assert!(verdict.ends_with("Invalid argument"), "{key} = {value} must be rejected with EINVAL, got {verdict:?}");
+            assert!(
+                verdict.ends_with("Invalid argument"),
+                "{key} = {value} must be rejected with EINVAL, got {verdict:?}"
+            );
         }
     }
     assert!(checked >= 60, "only {checked} cases ran");
@@ -80,26 +98,52 @@ fn catalog_ranges_match_the_kernel() {
 
 #[test]
 fn fixed_defaults_are_what_a_fresh_netns_starts_with() {
-    let params: Vec<_> = catalog::PARAMS.iter().filter(|p| p.scope == Scope::PerNetns).filter_map(|p| match p.default {
-        Default::Fixed(v) => Some((p, v)),
-        Default::Derived(_) => None,
-    }).collect();
-    let script: String = params.iter().map(|(p, _)| format!("cat /proc/sys/{} 2>/dev/null || echo absent\n", key_to_path(p.key))).collect();
-    let out = Command::new("unshare").args(["-rn", "sh", "-c", &script]).output().expect("unshare");
+    let params: Vec<_> = catalog::PARAMS
+        .iter()
+        .filter(|p| p.scope == Scope::PerNetns)
+        .filter_map(|p| match p.default {
+            Default::Fixed(v) => Some((p, v)),
+            Default::Derived(_) => None,
+        })
+        .collect();
+    let script: String = params
+        .iter()
+        .map(|(p, _)| {
+            format!(
+                "cat /proc/sys/{} 2>/dev/null || echo absent\n",
+                key_to_path(p.key)
+            )
+        })
+        .collect();
+    let out = Command::new("unshare")
+        .args(["-rn", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
     let text = String::from_utf8(out.stdout).unwrap();
     for ((p, default), live) in params.iter().zip(text.lines()) {
         if live == "absent" {
             continue;
         }
-        assert_eq!(live.split_whitespace().collect::<Vec<_>>(), default.split_whitespace().collect::<Vec<_>>(), "{}", p.key);
+        assert_eq!(
+            live.split_whitespace().collect::<Vec<_>>(),
+            default.split_whitespace().collect::<Vec<_>>(),
+            "{}",
+            p.key
+        );
     }
 }
 
 #[test]
 fn init_netns_only_keys_are_absent_in_a_child_netns() {
-    for p in catalog::PARAMS.iter().filter(|p| p.scope == Scope::InitNetnsOnly) {
+    for p in catalog::PARAMS
+        .iter()
+        .filter(|p| p.scope == Scope::InitNetnsOnly)
+    {
         let path = format!("/proc/sys/{}", key_to_path(p.key));
-        let out = Command::new("unshare").args(["-rn", "test", "-e", &path]).status().unwrap();
+        let out = Command::new("unshare")
+            .args(["-rn", "test", "-e", &path])
+            .status()
+            .unwrap();
         assert!(!out.success(), "{} exists in a child netns", p.key);
     }
 }

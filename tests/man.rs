@@ -11,24 +11,53 @@ fn committed_man_page_is_current() {
         std::fs::write(&path, &fresh).unwrap();
     }
     let committed = std::fs::read(&path).unwrap_or_default();
-    assert!(committed == fresh, "man/tcptune.8 is stale: run `TCPTUNE_BLESS=1 cargo test --test man` and commit it");
+    assert!(
+        committed == fresh,
+        "man/tcptune.8 is stale: run `TCPTUNE_BLESS=1 cargo test --test man` and commit it"
+    );
 }
 
 #[test]
 fn man_page_documents_every_command_and_exit_status() {
     let page = String::from_utf8(tcptune::man::render()).unwrap();
-    for needle in ["tcptune list", "tcptune diff", "tcptune check", "tcptune explain", "tcptune lint", "tcptune show", "tcptune completions", "EXIT STATUS", "JSON OUTPUT", "\\-\\-exit\\-code"] {
+    for needle in [
+        "tcptune list",
+        "tcptune diff",
+        "tcptune check",
+        "tcptune explain",
+        "tcptune lint",
+        "tcptune show",
+        "tcptune completions",
+        "EXIT STATUS",
+        "JSON OUTPUT",
+        "\\-\\-exit\\-code",
+    ] {
         assert!(page.contains(needle), "man page lacks {needle}");
     }
 }
 
 #[test]
 fn profile_format_page_covers_every_field() {
-    let page = std::fs::read_to_string(common::repo().join("man/tcptune-profile.5")).unwrap().replace("\\-", "-");
-    for field in ["description", "extends", "sysctls", "value", "at_least", "at_most", "why", "/etc/tcptune/profiles"] {
+    let page = std::fs::read_to_string(common::repo().join("man/tcptune-profile.5"))
+        .unwrap()
+        .replace("\\-", "-");
+    for field in [
+        "description",
+        "extends",
+        "sysctls",
+        "value",
+        "at_least",
+        "at_most",
+        "why",
+        "/etc/tcptune/profiles",
+    ] {
         assert!(page.contains(field), "tcptune-profile(5) lacks {field}");
     }
     for p in tcptune::library::BUILTIN {
-        assert!(page.contains(p.0), "tcptune-profile(5) does not mention built-in {}", p.0);
+        assert!(
+            page.contains(p.0),
+            "tcptune-profile(5) does not mention built-in {}",
+            p.0
+        );
     }
 }
