@@ -15,8 +15,10 @@ declarative YAML profiles.
 
 tcptune compares a profile with the live kernel (/proc/sys), explains what \
 every change means in numbers on this machine, and tells configuration \
-management through its exit status whether anything drifted. It only reads: \
-nothing in this version writes to /proc/sys or /etc.";
+management through its exit status whether anything drifted, live or at the next \
+boot: it reads every sysctl.d file as systemd-sysctl or procps `sysctl --system` \
+would, and shows which file and line decides each value. It only reads: nothing \
+in this version writes to /proc/sys or /etc.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -25,6 +27,8 @@ Examples:
   tcptune diff web-server --explain    ... and what each change means here, in numbers
   tcptune explain tcp_synack_retries   One parameter: what it does, its live value
   tcptune check web-server             Exit 0 in sync, 1 drift, 2 error (for Ansible, Puppet, Salt)
+  tcptune why tcp_fin_timeout          Which sysctl.d file sets a key, and which one wins at boot
+  tcptune files                        Every sysctl.d file in load order, with dead assignments
   tcptune lint ./my-profile.yaml       Validate a profile without reading the system
 
 Exit status: 0 in sync or done; 1 drift found or changes pending (check, diff --exit-code); 2 error.
@@ -46,8 +50,19 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
 
+    /// Which boot-time loader to model: systemd-sysctl or procps `sysctl --system`
+    /// [default: systemd when /run/systemd/system exists, else procps]
+    #[arg(long, global = true, value_enum, value_name = "LOADER")]
+    pub loader: Option<LoaderArg>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoaderArg {
+    Systemd,
+    Procps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,7 +135,34 @@ Exit status: 0 in sync, 1 drift, 2 error."
     Check {
         /// Profile name, or a path to a profile file (anything containing '/')
         profile: String,
+        /// Only live values count as drift
+        #[arg(long, conflicts_with = "boot_only")]
+        live_only: bool,
+        /// Only what loads at boot counts as drift
+        #[arg(long)]
+        boot_only: bool,
     },
+
+    /// Show where a key's value comes from: live, and every file that sets it
+    #[command(
+        long_about = "Show the provenance of one or more keys: the live value, every sysctl.d file \
+and line that sets it (globs included) in the order the loader applies them, and which assignment wins \
+under systemd-sysctl and under procps `sysctl --system` (which also reads /etc/sysctl.conf, last)."
+    )]
+    Why {
+        /// Keys (full or catalog alias), e.g. net.ipv4.tcp_fin_timeout
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+
+    /// List every sysctl.d file in the order the loader applies it
+    #[command(
+        long_about = "List every sysctl configuration file in the order the loader applies it, like \
+`systemd-sysctl --cat-config`, annotated: files that replace or mask same-named ones, each assignment \
+with its line, and assignments that are dead because a later line sets the same key. Malformed lines \
+are reported with file and line."
+    )]
+    Files,
 
     /// Validate profile files without reading the live system
     #[command(

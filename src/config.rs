@@ -1,15 +1,19 @@
 //! `Config`: the command line resolved into what the program needs: the
-//! root every path hangs from, the output format and whether to colour.
+//! root every path hangs from, the output format, whether to colour, and
+//! which boot-time loader to model.
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, ColorWhen, Format};
+use crate::boot::Loader;
+use crate::cli::{Cli, ColorWhen, Format, LoaderArg};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub root: PathBuf,
     pub format: Format,
     pub color: anstream::ColorChoice,
+    /// The boot-time loader to model.
+    pub loader: Loader,
 }
 
 impl Config {
@@ -21,10 +25,16 @@ impl Config {
             ColorWhen::Always => anstream::ColorChoice::Always,
             ColorWhen::Never => anstream::ColorChoice::Never,
         };
+        let loader = match cli.loader {
+            Some(LoaderArg::Systemd) => Loader::Systemd,
+            Some(LoaderArg::Procps) => Loader::Procps,
+            None => Loader::detect(&cli.root),
+        };
         Config {
             root: cli.root.clone(),
             format: cli.format,
             color,
+            loader,
         }
     }
 }

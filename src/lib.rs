@@ -6,6 +6,7 @@
 //! `plan::Snapshot`), build a pure `plan::Plan`, explain it (`explain`,
 //! `timing`) and hand the result to `render`, the only module that prints.
 
+pub mod boot;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod render;
 pub mod timing;
 pub mod value;
 
+use boot::{BootConfig, Loader};
 use cli::{Cli, Command};
 use config::Config;
 use error::Error;
@@ -29,7 +31,7 @@ use exit_code::ExitCode;
 use explain::Facts;
 use kernel::{Kernel, ProcSys};
 use library::Library;
-use plan::{Plan, Snapshot, Status};
+use plan::{DriftScope, Plan, Snapshot};
 use render::{Explanation, Renderer};
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -55,15 +57,31 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 ExitCode::Success
             })
         }
-        Command::Check { profile } => {
+        Command::Check {
+            profile,
+            live_only,
+            boot_only,
+        } => {
+            let scope = match (live_only, boot_only) {
+                (true, _) => DriftScope::Live,
+                (_, true) => DriftScope::Boot,
+                _ => DriftScope::Both,
+            };
             let (plan, _) = plan(&config, &library, &kernel, &profile, false)?;
-            out.check(&plan)?;
-            Ok(if plan.has_changes() {
+            out.check(&plan, scope)?;
+            Ok(if plan.drifted(scope).next().is_some() {
                 ExitCode::Drift
             } else {
                 ExitCode::Success
             })
         }
+        Command::Why { keys } => why(&config, &kernel, &out, &keys),
+        Command::Files => out
+            .files(
+                &BootConfig::read(&config.root, config.loader),
+                Loader::detect(&config.root),
+            )
+            .map(|()| ExitCode::Success),
         Command::Explain { topic } => explain_topic(&config, &library, &kernel, &out, &topic),
         Command::Lint { files } => lint(&library, &out, &files, config.color),
         Command::Completions { shell } => out.completions(shell).map(|()| ExitCode::Success),
@@ -82,12 +100,13 @@ fn plan(
     let has = |key: &str| kernel.has(key);
     let resolved = library.resolve(spec, Some(&has))?;
     let keys = resolved.profile.entries.iter().map(|e| e.key.as_str());
+    let boot = BootConfig::read(&config.root, config.loader);
     if !explain {
         let live = Snapshot::read(kernel, keys)?;
-        return Ok((Plan::new(&resolved, &live), None));
+        return Ok((Plan::new(&resolved, &live, Some(&boot)), None));
     }
     let live = Snapshot::read(kernel, keys.chain(explain::CONTEXT_KEYS.iter().copied()))?;
-    let plan = Plan::new(&resolved, &live);
+    let plan = Plan::new(&resolved, &live, Some(&boot));
     let explained = explanations(&plan, &live, &facts(config));
     Ok((plan, Some(explained)))
 }
@@ -106,7 +125,7 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
     plan.rows
         .iter()
         .map(|row| {
-            if row.status != Status::Change {
+            if !row.status.live_drift() {
                 return Explanation::default();
             }
             let Some(param) = row.param else {
@@ -186,6 +205,30 @@ fn explain_topic(
         }
         Err(e) => Err(e),
     }
+}
+
+/// `why KEY...`: live value and provenance under both loaders.
+fn why(
+    config: &Config,
+    kernel: &ProcSys,
+    out: &Renderer,
+    keys: &[String],
+) -> Result<ExitCode, Error> {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| catalog::find(k).map_or_else(|| k.clone(), |p| p.key.to_string()))
+        .collect();
+    if let Some(bad) = keys.iter().find(|k| !kernel::is_valid_key(k)) {
+        return Err(Error::UnknownTopic {
+            name: bad.clone(),
+            suggestion: catalog::suggest(bad),
+        });
+    }
+    let live = Snapshot::read(kernel, keys.iter().map(String::as_str))?;
+    let systemd = BootConfig::read(&config.root, Loader::Systemd);
+    let procps = BootConfig::read(&config.root, Loader::Procps);
+    out.why(&keys, &live, [&systemd, &procps], config.loader)?;
+    Ok(ExitCode::Success)
 }
 
 fn lint(

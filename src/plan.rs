@@ -3,8 +3,10 @@
 //! before, in `Snapshot::read`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-use crate::catalog::{self, Kind, Param, Scope};
+use crate::boot::BootConfig;
+use crate::catalog::{self, Default as KDefault, Kind, Param, Scope};
 use crate::error::Error;
 use crate::kernel::Kernel;
 use crate::library::Resolved;
@@ -73,6 +75,13 @@ pub enum Status {
     NotOnKernel,
     /// The key exists only in the initial network namespace.
     NotInNetns,
+    /// Live differs, but the sysctl.d files already set the target: it
+    /// takes effect at the next boot (or on apply).
+    NotLiveYet,
+    /// Live matches, but nothing persists it: the next boot loses it.
+    LostAtReboot,
+    /// Live matches and a file sets it, but a later file sets another value.
+    OverriddenAtBoot,
 }
 
 impl Status {
@@ -83,7 +92,94 @@ impl Status {
             Status::BoundSatisfied => "bound satisfied",
             Status::NotOnKernel => "not on this kernel",
             Status::NotInNetns => "not in this netns",
+            Status::NotLiveYet => "not live yet",
+            Status::LostAtReboot => "lost at reboot",
+            Status::OverriddenAtBoot => "overridden at boot",
         }
+    }
+
+    /// The live value differs from the profile.
+    pub fn live_drift(self) -> bool {
+        matches!(self, Status::Change | Status::NotLiveYet)
+    }
+
+    /// What loads at boot differs from the profile.
+    pub fn boot_drift(self) -> bool {
+        matches!(
+            self,
+            Status::Change | Status::LostAtReboot | Status::OverriddenAtBoot
+        )
+    }
+}
+
+/// Where a key will stand after the next boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtBoot {
+    /// The value that will load: the winning file's, else the kernel's fixed
+    /// default; `None` when neither is known or the kernel would refuse it.
+    pub value: Option<Value>,
+    /// The winning file and line; `None` when no file sets the key.
+    pub source: Option<(PathBuf, usize)>,
+    /// A line that sets the profile's target but loses to `source`.
+    pub overridden: Option<(PathBuf, usize)>,
+    pub satisfied: bool,
+}
+
+impl AtBoot {
+    fn new(
+        boot: &BootConfig,
+        key: &str,
+        param: Option<&Param>,
+        target: &Target,
+        live: Option<&Value>,
+    ) -> AtBoot {
+        let prov = boot.provenance(key);
+        let fits = |raw: &Option<String>| {
+            raw.as_deref()
+                .and_then(|v| Value::from_write(v, param))
+                .is_some_and(|v| satisfies(target, &v))
+        };
+        let (value, source) = match prov.winner {
+            Some(l) => (
+                l.value.as_deref().and_then(|v| Value::from_write(v, param)),
+                Some((boot.file_of(l).to_path_buf(), l.line)),
+            ),
+            // No file sets it: the running kernel's default loads. Defaults
+            // changed between versions (somaxconn 128 -> 4096 in 5.4), so the
+            // catalog's default counts only when the live value agrees.
+            None => match param.map(|p| p.default) {
+                Some(KDefault::Fixed(d)) if Value::from_kernel(d, param).as_ref() == live => {
+                    (live.cloned(), None)
+                }
+                _ => (None, None),
+            },
+        };
+        let satisfied = value.as_ref().is_some_and(|v| satisfies(target, v));
+        let overridden = if satisfied {
+            None
+        } else {
+            prov.candidates
+                .iter()
+                .rev()
+                .find(|l| fits(&l.value))
+                .map(|l| (boot.file_of(l).to_path_buf(), l.line))
+        };
+        AtBoot {
+            value,
+            source,
+            overridden,
+            satisfied,
+        }
+    }
+}
+
+/// Whether `value` meets the profile's target.
+pub fn satisfies(target: &Target, value: &Value) -> bool {
+    match target {
+        Target::Exact(want) => want == value,
+        Target::Bounds { at_least, at_most } => value
+            .as_int()
+            .is_some_and(|v| at_least.is_none_or(|lo| v >= lo) && at_most.is_none_or(|hi| v <= hi)),
     }
 }
 
@@ -98,6 +194,9 @@ pub struct Row {
     pub status: Status,
     pub why: Option<String>,
     pub origin: String,
+    /// The at-boot view; `None` when the boot files were not read or the
+    /// kernel has no such key.
+    pub boot: Option<AtBoot>,
 }
 
 impl Row {
@@ -114,14 +213,31 @@ pub struct Plan {
     pub source: String,
     pub chain: Vec<String>,
     pub rows: Vec<Row>,
+    /// The loader whose files were read for the at-boot view.
+    pub loader: Option<crate::boot::Loader>,
 }
 
 impl Plan {
-    pub fn new(resolved: &Resolved, live: &Snapshot) -> Plan {
+    /// The plan for `resolved` against live values and, when given, what
+    /// the sysctl.d files will load at boot.
+    pub fn new(resolved: &Resolved, live: &Snapshot, boot: Option<&BootConfig>) -> Plan {
         let p = &resolved.profile;
         let rows = p.entries.iter().map(|e| {
             let live = live.get(&e.key).cloned();
-            let (status, desired) = decide(&e.target, live.as_ref(), e.param);
+            let (mut status, desired) = decide(&e.target, live.as_ref(), e.param);
+            let at_boot = boot
+                .filter(|_| live.is_some())
+                .map(|b| AtBoot::new(b, &e.key, e.param, &e.target, live.as_ref()));
+            status = match (status, at_boot.as_ref().map(|b| b.satisfied)) {
+                (Status::Change, Some(true)) => Status::NotLiveYet,
+                (Status::InSync | Status::BoundSatisfied, Some(false))
+                    if at_boot.as_ref().is_some_and(|b| b.overridden.is_some()) =>
+                {
+                    Status::OverriddenAtBoot
+                }
+                (Status::InSync | Status::BoundSatisfied, Some(false)) => Status::LostAtReboot,
+                (s, _) => s,
+            };
             Row {
                 key: e.key.clone(),
                 param: e.param,
@@ -131,6 +247,7 @@ impl Plan {
                 status,
                 why: e.why.clone(),
                 origin: e.origin.clone(),
+                boot: at_boot,
             }
         });
         Plan {
@@ -138,15 +255,26 @@ impl Plan {
             source: p.source.describe(),
             chain: resolved.chain.clone(),
             rows: rows.collect(),
+            loader: boot.map(|b| b.loader),
         }
     }
 
+    /// Rows whose live value would be written.
     pub fn changes(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.status == Status::Change)
+        self.rows.iter().filter(|r| r.status.live_drift())
+    }
+
+    /// Rows that differ from the profile, live or at boot.
+    pub fn drifted(&self, scope: DriftScope) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(move |r| match scope {
+            DriftScope::Both => r.status.live_drift() || r.status.boot_drift(),
+            DriftScope::Live => r.status.live_drift(),
+            DriftScope::Boot => r.status.boot_drift(),
+        })
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes().next().is_some()
+        self.drifted(DriftScope::Both).next().is_some()
     }
 
     pub fn count(&self, status: Status) -> usize {
@@ -162,6 +290,14 @@ impl Plan {
         }
         after
     }
+}
+
+/// Which differences count as drift (`check --live-only`, `--boot-only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftScope {
+    Both,
+    Live,
+    Boot,
 }
 
 fn decide(target: &Target, live: Option<&Value>, param: Option<&Param>) -> (Status, Option<Value>) {
@@ -200,6 +336,7 @@ mod tests {
         Plan::new(
             &resolved,
             &Snapshot::from_pairs(live.iter().map(|(k, v)| (k.to_string(), v.clone()))),
+            None,
         )
     }
 

@@ -11,12 +11,13 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use crate::boot::{BootConfig, FileState, Loader};
 use crate::catalog::{self, Default as KDefault, Param, Scope};
 use crate::cli::Format;
 use crate::error::Error;
 use crate::explain::Effect;
 use crate::library::{Listing, Resolved};
-use crate::plan::{Plan, Row, Status};
+use crate::plan::{AtBoot, DriftScope, Plan, Row, Snapshot, Status};
 use crate::profile::{OrderedEntries, Target};
 use crate::value::Value;
 
@@ -171,10 +172,21 @@ impl Renderer {
         } else {
             String::new()
         };
+        let against = plan.loader.map_or_else(
+            || "the live kernel".to_string(),
+            |l| format!("the live kernel and the boot files ({})", l.name()),
+        );
         let _ = writeln!(
             t,
-            "{BOLD}{}{BOLD:#} ({}{ancestry}) against the live kernel\n",
-            plan.profile, plan.source
+            "{}\n",
+            wrap(
+                &format!(
+                    "{BOLD}{}{BOLD:#} ({}{ancestry}) against {against}",
+                    plan.profile, plan.source
+                ),
+                0,
+                WIDTH
+            )
         );
         let key_w = plan
             .rows
@@ -212,7 +224,10 @@ impl Renderer {
                 target_text(&r.target),
                 r.status.words()
             );
-            if r.status == Status::Change {
+            if let Some(line) = boot_line(r) {
+                let _ = writeln!(t, "{}", wrap(&line, 4, WIDTH));
+            }
+            if r.status.live_drift() || r.status.boot_drift() {
                 if let Some(reason) = r.reason() {
                     let _ = writeln!(
                         t,
@@ -230,20 +245,36 @@ impl Renderer {
     }
 
     /// `check`: silent when in sync, one line per drifted key otherwise.
-    pub fn check(&self, plan: &Plan) -> Result<(), Error> {
+    pub fn check(&self, plan: &Plan, scope: DriftScope) -> Result<(), Error> {
         if self.format == Format::Json {
             return self.emit_json(&PlanJson::new("check", plan, None));
         }
         let mut t = String::new();
-        for r in plan.changes() {
-            let _ = writeln!(
-                t,
-                "drift: {} is {}, {} wants {}",
-                r.key,
-                live_text(r),
-                plan.profile,
-                target_text(&r.target)
-            );
+        for r in plan.drifted(scope) {
+            let want = target_text(&r.target);
+            if r.status.live_drift() && scope != DriftScope::Boot {
+                let _ = writeln!(
+                    t,
+                    "drift: {} is {}, {} wants {want}",
+                    r.key,
+                    live_text(r),
+                    plan.profile
+                );
+            }
+            // A live change whose boot value is just the kernel default is one
+            // difference, not two; say "at boot" only when a file decides it.
+            let boot_decided = r.boot.as_ref().is_some_and(|b| b.source.is_some());
+            if r.status.boot_drift()
+                && scope != DriftScope::Live
+                && (r.status != Status::Change || boot_decided || scope == DriftScope::Boot)
+            {
+                let boot = r.boot.as_ref().map_or_else(|| "-".to_string(), boot_value);
+                let _ = writeln!(
+                    t,
+                    "drift at boot: {} will load {boot}, {} wants {want}",
+                    r.key, plan.profile
+                );
+            }
         }
         self.emit(&t)
     }
@@ -280,7 +311,7 @@ impl Renderer {
             explanation_text(&mut t, ex, 2);
             t.push('\n');
         }
-        if !plan.has_changes() {
+        if plan.changes().next().is_none() {
             t.push_str("Nothing to change: the live kernel already matches.\n");
         }
         self.emit(&t)
@@ -416,6 +447,8 @@ fn status_style(s: Status) -> Style {
         Status::Change => CHANGE,
         Status::InSync | Status::BoundSatisfied => OK,
         Status::NotOnKernel | Status::NotInNetns => DIM,
+        Status::NotLiveYet | Status::LostAtReboot => CHANGE,
+        Status::OverriddenAtBoot => BAD,
     }
 }
 
@@ -426,6 +459,9 @@ fn summary(plan: &Plan) -> String {
         (Status::BoundSatisfied, "bound satisfied"),
         (Status::NotOnKernel, "not on this kernel"),
         (Status::NotInNetns, "not in this netns"),
+        (Status::NotLiveYet, "not live yet"),
+        (Status::LostAtReboot, "lost at reboot"),
+        (Status::OverriddenAtBoot, "overridden at boot"),
     ]
     .iter()
     .filter_map(|(s, w)| {
@@ -439,6 +475,35 @@ fn summary(plan: &Plan) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// "45 from /etc/sysctl.d/99-x.conf:3", or "60 (kernel default; no file sets it)".
+fn boot_value(b: &AtBoot) -> String {
+    match (&b.source, &b.value) {
+        (Some((file, line)), Some(v)) => format!("{v} from {}:{line}", file.display()),
+        (Some((file, line)), None) => {
+            format!("a value the kernel refuses, from {}:{line}", file.display())
+        }
+        (None, Some(v)) => format!("{v} (kernel default; no file sets it)"),
+        (None, None) => "the kernel default (no file sets it)".to_string(),
+    }
+}
+
+/// The sub-line under a row whose boot view matters.
+fn boot_line(r: &Row) -> Option<String> {
+    let b = r.boot.as_ref()?;
+    let show = matches!(
+        r.status,
+        Status::NotLiveYet | Status::LostAtReboot | Status::OverriddenAtBoot
+    ) || (r.status == Status::Change && b.source.is_some());
+    if !show {
+        return None;
+    }
+    let mut line = format!("at boot: {}", boot_value(b));
+    if let Some((file, n)) = &b.overridden {
+        let _ = write!(line, ", overriding {}:{n}", file.display());
+    }
+    Some(line)
 }
 
 fn live_text(r: &Row) -> String {
@@ -541,6 +606,7 @@ struct PlanJson<'a> {
     schema: u32,
     command: &'static str,
     profile: ProfileJson<'a>,
+    loader: Option<Loader>,
     changes_pending: bool,
     summary: SummaryJson,
     entries: Vec<EntryJson<'a>>,
@@ -560,6 +626,18 @@ struct SummaryJson {
     bound_satisfied: usize,
     not_on_kernel: usize,
     not_in_netns: usize,
+    not_live_yet: usize,
+    lost_at_reboot: usize,
+    overridden_at_boot: usize,
+}
+
+#[derive(Serialize)]
+struct BootJson {
+    value: Option<String>,
+    file: Option<String>,
+    line: Option<usize>,
+    satisfied: bool,
+    overridden: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -572,6 +650,7 @@ struct EntryJson<'a> {
     desired: Option<String>,
     why: Option<&'a str>,
     from: &'a str,
+    boot: Option<BootJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<&'a Explanation>,
 }
@@ -608,9 +687,19 @@ impl<'a> PlanJson<'a> {
             desired: r.desired.as_ref().map(Value::to_string),
             why: r.why.as_deref(),
             from: &r.origin,
+            boot: r.boot.as_ref().map(|b| BootJson {
+                value: b.value.as_ref().map(Value::to_string),
+                file: b.source.as_ref().map(|(f, _)| f.display().to_string()),
+                line: b.source.as_ref().map(|(_, l)| *l),
+                satisfied: b.satisfied,
+                overridden: b
+                    .overridden
+                    .as_ref()
+                    .map(|(f, l)| format!("{}:{l}", f.display())),
+            }),
             explanation: explained
                 .and_then(|e| e.get(i))
-                .filter(|_| r.status == Status::Change),
+                .filter(|_| r.status.live_drift()),
         });
         PlanJson {
             schema: SCHEMA,
@@ -620,6 +709,7 @@ impl<'a> PlanJson<'a> {
                 source: &plan.source,
                 chain: &plan.chain,
             },
+            loader: plan.loader,
             changes_pending: plan.has_changes(),
             summary: SummaryJson {
                 change: plan.count(Status::Change),
@@ -627,8 +717,291 @@ impl<'a> PlanJson<'a> {
                 bound_satisfied: plan.count(Status::BoundSatisfied),
                 not_on_kernel: plan.count(Status::NotOnKernel),
                 not_in_netns: plan.count(Status::NotInNetns),
+                not_live_yet: plan.count(Status::NotLiveYet),
+                lost_at_reboot: plan.count(Status::LostAtReboot),
+                overridden_at_boot: plan.count(Status::OverriddenAtBoot),
             },
             entries: entries.collect(),
         }
+    }
+}
+
+#[derive(Serialize)]
+struct BootSourceJson {
+    value: Option<String>,
+    file: Option<String>,
+    line: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct AssignmentJson {
+    file: String,
+    line: usize,
+    written: String,
+    value: Option<String>,
+    glob: bool,
+    wins: Vec<Loader>,
+}
+
+impl Renderer {
+    /// `why KEY...`: live value, boot value under each loader, and every
+    /// line that sets the key.
+    pub fn why(
+        &self,
+        keys: &[String],
+        live: &Snapshot,
+        configs: [&BootConfig; 2],
+        default: Loader,
+    ) -> Result<(), Error> {
+        let mut json_keys = Vec::new();
+        let mut t = String::new();
+        for key in keys {
+            let provs = configs.map(|c| (c, c.provenance(key)));
+            let winner_at = |c: &BootConfig, p: &crate::boot::Provenance| {
+                p.winner.map(|w| (c.file_of(w).to_path_buf(), w.line))
+            };
+            // Candidates in file order; procps reads a superset of systemd's files.
+            let mut seen: Vec<(std::path::PathBuf, usize)> = Vec::new();
+            let mut rows = Vec::new();
+            for (c, p) in provs.iter().rev() {
+                for l in &p.candidates {
+                    let at = (c.file_of(l).to_path_buf(), l.line);
+                    if seen.contains(&at) {
+                        continue;
+                    }
+                    seen.push(at.clone());
+                    let wins: Vec<Loader> = provs
+                        .iter()
+                        .filter(|(c2, p2)| winner_at(c2, p2).as_ref() == Some(&at))
+                        .map(|(c2, _)| c2.loader)
+                        .collect();
+                    rows.push((at, l.written.clone(), l.value.clone(), l.glob, wins));
+                }
+            }
+            let live_value = live.get(key).map(Value::to_string);
+            if self.format == Format::Json {
+                let boot: serde_json::Map<String, serde_json::Value> = provs
+                    .iter()
+                    .map(|(c, p)| {
+                        let src = BootSourceJson {
+                            value: p.winner.and_then(|w| w.value.clone()),
+                            file: p.winner.map(|w| c.file_of(w).display().to_string()),
+                            line: p.winner.map(|w| w.line),
+                        };
+                        (
+                            serde_json::to_value(c.loader)
+                                .expect("loader")
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            serde_json::to_value(src).expect("serializes"),
+                        )
+                    })
+                    .collect();
+                let assignments: Vec<AssignmentJson> = rows
+                    .iter()
+                    .map(|((f, l), w, v, g, wins)| AssignmentJson {
+                        file: f.display().to_string(),
+                        line: *l,
+                        written: w.clone(),
+                        value: v.clone(),
+                        glob: *g,
+                        wins: wins.clone(),
+                    })
+                    .collect();
+                json_keys.push(serde_json::json!({ "key": key, "live": live_value, "boot": boot, "assignments": assignments }));
+                continue;
+            }
+            let _ = writeln!(t, "{BOLD}{key}{BOLD:#}");
+            let _ = writeln!(
+                t,
+                "  live     {}",
+                live_value.as_deref().unwrap_or("(not present here)")
+            );
+            for (c, p) in &provs {
+                let here = if c.loader == default {
+                    " (this system's loader)"
+                } else {
+                    ""
+                };
+                let what = match p.winner {
+                    Some(w) => format!(
+                        "{} from {}:{}",
+                        w.value.as_deref().unwrap_or_default(),
+                        c.file_of(w).display(),
+                        w.line
+                    ),
+                    None => "no file sets it: the kernel default stays".to_string(),
+                };
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    hang(
+                        &format!("  boot     {}{here}: ", c.loader.name()),
+                        &what,
+                        11,
+                        WIDTH
+                    )
+                );
+            }
+            if rows.is_empty() {
+                let _ = writeln!(t, "  no sysctl.d file or /etc/sysctl.conf sets it");
+            } else {
+                let _ = writeln!(t, "  set by, in file order:");
+            }
+            for ((file, line), written, value, glob, wins) in &rows {
+                let assignment = match value {
+                    Some(v) => format!("{written} = {v}"),
+                    None => format!("-{written} (excluded from globs)"),
+                };
+                let mut tags: Vec<String> = wins
+                    .iter()
+                    .map(|l| format!("wins under {}", l.name()))
+                    .collect();
+                if *glob {
+                    tags.push("glob".into());
+                }
+                if file.as_path() == std::path::Path::new(crate::boot::SYSCTL_CONF) {
+                    tags.push("systemd-sysctl does not read this file".into());
+                }
+                let tail = if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", tags.join("; "))
+                };
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    hang(
+                        &format!("    {}:{line}  ", file.display()),
+                        &format!("{assignment}{tail}"),
+                        6,
+                        WIDTH
+                    )
+                );
+            }
+            t.push('\n');
+        }
+        if self.format == Format::Json {
+            return self.emit_json(
+                &serde_json::json!({ "schema": SCHEMA, "loader": default, "keys": json_keys }),
+            );
+        }
+        self.emit(t.trim_end_matches('\n').to_string().as_str())
+            .and_then(|()| self.emit("\n"))
+    }
+
+    /// `files`: every file in load order, annotated.
+    pub fn files(&self, cfg: &BootConfig, detected: Loader) -> Result<(), Error> {
+        let winners = cfg.explicit_winners();
+        let lines_of = |i: usize| {
+            cfg.lines
+                .iter()
+                .enumerate()
+                .filter(move |(_, l)| l.file == i)
+        };
+        let dead_by = |idx: usize, l: &crate::boot::Line| -> Option<String> {
+            if l.glob {
+                return None;
+            }
+            match winners.get(l.path.as_str()) {
+                Some(Some(w)) if *w != idx => {
+                    let wl = &cfg.lines[*w];
+                    Some(format!("{}:{}", cfg.file_of(wl).display(), wl.line))
+                }
+                Some(None) if l.value.is_some() => Some("a later exclusion".to_string()),
+                _ => None,
+            }
+        };
+        if self.format == Format::Json {
+            let files: Vec<_> = cfg
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let assignments: Vec<_> = lines_of(i)
+                        .map(|(idx, l)| serde_json::json!({ "line": l.line, "key": l.written, "value": l.value, "glob": l.glob, "ignore_failure": l.ignore_failure, "dead": dead_by(idx, l).is_some(), "overridden_by": dead_by(idx, l) }))
+                        .collect();
+                    serde_json::json!({ "path": f.path, "state": f.state, "replaces": f.replaces, "assignments": assignments })
+                })
+                .collect();
+            let warnings: Vec<_> = cfg
+                .warnings
+                .iter()
+                .map(
+                    |w| serde_json::json!({ "path": w.path, "line": w.line, "message": w.message }),
+                )
+                .collect();
+            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "loader": cfg.loader, "files": files, "warnings": warnings }));
+        }
+        let whose = if cfg.loader == detected {
+            "the loader this system uses"
+        } else {
+            "not the loader this system uses"
+        };
+        let mut t = format!(
+            "{}\n",
+            wrap(
+                &format!(
+                    "Files in the order {} applies them ({whose}):",
+                    cfg.loader.name()
+                ),
+                0,
+                WIDTH
+            )
+        );
+        if cfg.files.is_empty() {
+            t.push_str("  (none)\n");
+        }
+        for (i, f) in cfg.files.iter().enumerate() {
+            let mut head = format!("\n{BOLD}{}{BOLD:#}", f.path.display());
+            match &f.state {
+                FileState::Read => {}
+                FileState::Masked => head.push_str("  masked (empty or /dev/null)"),
+                FileState::Unreadable(why) => {
+                    let _ = write!(head, "  {BAD}unreadable{BAD:#}: {why}");
+                }
+            }
+            for r in &f.replaces {
+                let _ = write!(head, "\n  replaces {}", r.display());
+            }
+            let _ = writeln!(t, "{head}");
+            for (idx, l) in lines_of(i) {
+                let text = match &l.value {
+                    Some(v) => format!(
+                        "{}{} = {v}",
+                        if l.ignore_failure { "-" } else { "" },
+                        l.written
+                    ),
+                    None => format!("-{}", l.written),
+                };
+                let note = match dead_by(idx, l) {
+                    Some(by) => format!("  {DIM}dead: overridden by {by}{DIM:#}"),
+                    None if l.glob => "  (glob)".to_string(),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    hang(
+                        &format!("{:>5}  ", l.line),
+                        &format!("{text}{note}"),
+                        9,
+                        WIDTH
+                    )
+                );
+            }
+        }
+        if !cfg.warnings.is_empty() {
+            t.push_str("\nWarnings:\n");
+            for w in &cfg.warnings {
+                let at = w.line.map_or_else(
+                    || w.path.display().to_string(),
+                    |l| format!("{}:{l}", w.path.display()),
+                );
+                let _ = writeln!(t, "{}", wrap(&format!("{at}: {}", w.message), 2, WIDTH));
+            }
+        }
+        self.emit(&t)
     }
 }

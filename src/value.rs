@@ -41,6 +41,28 @@ impl Value {
         }
     }
 
+    /// What the kernel stores when `text` is written to `param` (as a
+    /// loader does from a sysctl.d line): a scalar takes the first token,
+    /// `010` is octal, `0x10` hex. `None` when the kernel would refuse it.
+    pub fn from_write(text: &str, param: Option<&Param>) -> Option<Value> {
+        let int = |t: &str| match parse_int(t) {
+            Ok(v) => Some(v),
+            Err(IntError::LeadingZero { octal }) => octal,
+            Err(IntError::NotANumber) => None,
+        };
+        match param.map(|p| p.kind) {
+            None => Some(Value::Text(normalize_text(text))),
+            Some(Kind::Pair) => {
+                let mut it = text.split_whitespace();
+                let lo = int(it.next()?)?;
+                // One number changes only the low end; not modelled.
+                let hi = int(it.next()?)?;
+                Some(Value::Pair(lo, hi))
+            }
+            Some(_) => text.split_whitespace().next().and_then(int).map(Value::Int),
+        }
+    }
+
     /// The text to write under /proc/sys and into sysctl.d files.
     pub fn to_kernel(&self) -> String {
         self.to_string()
@@ -138,6 +160,18 @@ mod tests {
         );
         assert_eq!(Value::from_kernel("1 2 3", p), None);
         assert_eq!(Value::Pair(1024, 65000).to_kernel(), "1024 65000");
+    }
+
+    #[test]
+    fn writes_as_the_kernel_reads_them() {
+        let fin = catalog::find("tcp_fin_timeout");
+        assert_eq!(Value::from_write("010", fin), Some(Value::Int(8)));
+        assert_eq!(Value::from_write("30 # comment", fin), Some(Value::Int(30)));
+        assert_eq!(Value::from_write("abc", fin), None);
+        assert_eq!(
+            Value::from_write("1024\t65000", catalog::find("ip_local_port_range")),
+            Some(Value::Pair(1024, 65000))
+        );
     }
 
     #[test]

@@ -30,18 +30,53 @@ fn diff_shows_changes_against_kernel_defaults_in_a_fresh_netns() {
 }
 
 #[test]
-fn diff_follows_the_live_value() {
+fn diff_follows_the_live_value_and_the_boot_files() {
+    // Set live only: nothing persists it, so the next boot loses it.
     let out = tcptune(&["diff", "web-server"])
         .preset("net.ipv4.tcp_synack_retries", "2")
         .run();
-    assert!(out.row("net.ipv4.tcp_synack_retries").ends_with("in sync"));
-    out.stdout_has("3 to change");
+    assert!(
+        out.row("net.ipv4.tcp_synack_retries")
+            .ends_with("lost at reboot"),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("at boot: the kernel default (no file sets it)");
+    // Persisted too: in sync.
+    let out = tcptune(&["diff", "web-server"])
+        .preset("net.ipv4.tcp_synack_retries", "2")
+        .boot_file(
+            "/etc/sysctl.d/60-web.conf",
+            "net.ipv4.tcp_synack_retries = 2\n",
+        )
+        .run();
+    assert!(
+        out.row("net.ipv4.tcp_synack_retries").ends_with("in sync"),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("3 to change, 15 in sync");
+    // Persisted but not live.
+    let out = tcptune(&["diff", "web-server"])
+        .boot_file(
+            "/etc/sysctl.d/60-web.conf",
+            "net.ipv4.tcp_synack_retries = 2\n",
+        )
+        .run();
+    assert!(
+        out.row("net.ipv4.tcp_synack_retries")
+            .ends_with("not live yet"),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("at boot: 2 from /etc/sysctl.d/60-web.conf:1");
 }
 
 #[test]
 fn bounds_raise_only_and_report_satisfied() {
     let out = tcptune(&["diff", "web-server"])
         .preset("net.core.somaxconn", "20000")
+        .boot_file("/etc/sysctl.d/60-x.conf", "net.core.somaxconn = 20000\n")
         .run();
     assert!(
         out.row("net.core.somaxconn")
@@ -62,6 +97,7 @@ fn bounds_raise_only_and_report_satisfied() {
     assert_eq!(row["status"], "change");
     assert_eq!(row["desired"], "16384");
     assert_eq!(row["target"]["at_least"], 16384);
+    assert_eq!(row["boot"]["satisfied"], false);
 }
 
 #[test]
@@ -121,8 +157,16 @@ fn check_json_for_configuration_management() {
 
 #[test]
 fn pair_values_compare_despite_the_kernels_tab() {
-    let out = tcptune(&["check", "outbound-client"])
+    let out = tcptune(&["check", "outbound-client", "--live-only"])
         .preset("net.ipv4.ip_local_port_range", "10240 65535")
+        .run();
+    out.stdout_lacks("ip_local_port_range");
+    let out = tcptune(&["check", "outbound-client", "--boot-only"])
+        .preset("net.ipv4.ip_local_port_range", "10240 65535")
+        .boot_file(
+            "/etc/sysctl.d/60-p.conf",
+            "net.ipv4.ip_local_port_range = 10240\t65535\n",
+        )
         .run();
     out.stdout_lacks("ip_local_port_range");
 }
@@ -220,6 +264,8 @@ fn explain_removed_and_unknown_topics() {
 
 #[test]
 fn missing_keys_on_an_older_kernel_are_a_status_not_an_error() {
+    // A fake root standing for a pre-5.4 kernel: somaxconn defaults to 128
+    // there, so an unpersisted 4096 target is a change, not "not live yet".
     let out = tcptune(&["diff", "kernel-defaults", "--root", "."])
         .file("proc/sys/net/ipv4/tcp_synack_retries", "5\n")
         .file("proc/sys/net/core/somaxconn", "128\n")
@@ -229,7 +275,16 @@ fn missing_keys_on_an_older_kernel_are_a_status_not_an_error() {
         out.row("net.ipv4.tcp_tw_reuse_delay")
             .ends_with("not on this kernel")
     );
-    assert!(out.row("net.core.somaxconn").ends_with("change"));
+    assert!(
+        out.row("net.core.somaxconn").ends_with("change"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.row("net.ipv4.tcp_synack_retries").ends_with("in sync"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -245,8 +300,9 @@ fn uncatalogued_key_is_allowed_when_the_kernel_has_it() {
         "{}",
         out.stdout
     );
+    // In sync live; nothing persists it, and an uncatalogued key has no known default.
     assert!(
-        out.row("net.ipv4.tcp_rmem").ends_with("in sync"),
+        out.row("net.ipv4.tcp_rmem").ends_with("lost at reboot"),
         "{}",
         out.stdout
     );

@@ -1,8 +1,10 @@
 //! A small builder that runs the tcptune binary and checks what it did.
 //!
-//! Live-kernel runs go through `unshare -rn` (a throwaway user and network
-//! namespace), optionally after presetting sysctls inside it, so no test
-//! ever reads a value it set on, or writes to, this host's own kernel.
+//! Live-kernel runs go through `unshare -rnm` (a throwaway user, network and
+//! mount namespace) and tests/sandbox.sh, which leaves /proc/sys writable
+//! only for the new network namespace and puts empty sysctl.d directories
+//! in place, filled only with what the test stages. So no test reads this
+//! host's boot files or writes to its kernel.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ pub struct Tcptune {
     presets: Vec<(String, String)>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    staged: bool,
 }
 
 pub fn tcptune(args: &[&str]) -> Tcptune {
@@ -29,7 +32,16 @@ pub fn tcptune(args: &[&str]) -> Tcptune {
         presets: Vec::new(),
         dir: tempfile::tempdir().expect("temp dir"),
         env: Vec::new(),
+        staged: false,
     }
+}
+
+/// The inode of this host's network namespace, which the sandbox refuses.
+pub fn host_netns() -> String {
+    std::fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 impl Tcptune {
@@ -55,6 +67,35 @@ impl Tcptune {
         self
     }
 
+    /// Put a file at an absolute path inside the sandbox (e.g.
+    /// "/etc/sysctl.d/99-x.conf"), for tcptune and the real loaders to find.
+    pub fn boot_file(mut self, path: &str, contents: &str) -> Self {
+        self.netns = true;
+        self.staged = true;
+        let at = self
+            .dir
+            .path()
+            .join("stage")
+            .join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, contents).unwrap();
+        self
+    }
+
+    /// A symlink inside the sandbox, e.g. a mask to /dev/null.
+    pub fn boot_link(mut self, path: &str, target: &str) -> Self {
+        self.netns = true;
+        self.staged = true;
+        let at = self
+            .dir
+            .path()
+            .join("stage")
+            .join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, at).unwrap();
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -66,7 +107,7 @@ impl Tcptune {
 
     pub fn run(self) -> Outcome {
         let mut cmd = if self.netns {
-            let mut script = String::new();
+            let mut script = format!(". '{}'\n", repo().join("tests/sandbox.sh").display());
             for (i, _) in self.presets.iter().enumerate() {
                 script.push_str(&format!(
                     "printf '%s' \"$P{i}V\" > \"/proc/sys/$P{i}K\" || exit 99\n"
@@ -74,7 +115,11 @@ impl Tcptune {
             }
             script.push_str("exec \"$@\"");
             let mut c = Command::new("unshare");
-            c.args(["-rn", "sh", "-c", &script, "sh", BIN]);
+            c.args(["-rnm", "sh", "-c", &script, "sh", BIN]);
+            c.env("TCPTUNE_HOST_NETNS", host_netns());
+            if self.staged {
+                c.env("TCPTUNE_STAGE", self.dir.path().join("stage"));
+            }
             for (i, (k, v)) in self.presets.iter().enumerate() {
                 c.env(format!("P{i}K"), k).env(format!("P{i}V"), v);
             }
