@@ -259,9 +259,11 @@ impl BootConfig {
         let applied = || self.order.iter().map(|&i| &self.lines[i]);
         let explicit: Vec<&Line> = applied().filter(|l| !l.glob && l.path == path).collect();
         let winner = if explicit.is_empty() {
-            applied()
-                .filter(|l| l.glob && l.value.is_some() && glob_match(&l.path, &path))
-                .last()
+            self.order
+                .iter()
+                .rev()
+                .map(|&i| &self.lines[i])
+                .find(|l| l.glob && l.value.is_some() && glob_match(&l.path, &path))
         } else {
             match self.loader {
                 // One entry per key: the last one, an exclusion included.
