@@ -7,13 +7,15 @@
 //!   `/usr/local/lib/sysctl.d`, `/usr/lib/sysctl.d` (and `/lib/sysctl.d`
 //!   where it is a separate directory). A file replaces a same-named one in
 //!   a later directory; an empty file or a link to /dev/null masks it; a
-//!   name that is not a regular file is ignored. Surviving files apply in
-//!   lexicographic order of their names. It keeps one entry per key: a new
+//!   Surviving files apply in
+//!   lexicographic order of their names. Any entry with a `.conf` name
+//!   claims it, a directory or a dangling link too. It keeps one entry per key: a new
 //!   value replaces the old one and moves to the end; the same value keeps
 //!   its place. It never reads /etc/sysctl.conf.
-//! - procps `sysctl --system`: the same directories, the first same-named
-//!   entry winning whatever it is, then `/etc/sysctl.conf` last if it is a
-//!   regular file. Every line is applied in order.
+//! - procps `sysctl --system`: the same directories and the same
+//!   same-name rule, then `/etc/sysctl.conf` last if it is a regular file.
+//!   Every line is applied in order, and `- key` keeps the space (so the
+//!   key is not found) where systemd trims it.
 //!
 //! Both: `key = value`, `#`/`;` comments, `.` or `/` separators (swapped
 //! when the first is a dot), a leading `-` to ignore failures, globs
@@ -86,6 +88,8 @@ pub enum FileState {
     Read,
     /// Empty, or a link to /dev/null: replaces same-named files, sets nothing.
     Masked,
+    /// A link to nothing: it still replaces same-named files.
+    Missing,
     Unreadable(String),
 }
 
@@ -158,14 +162,11 @@ impl BootConfig {
                     c.3.push(path);
                     continue;
                 }
-                let state = match (loader, entry_kind(&under(root, &path))) {
-                    // systemd skips what is not a regular file (or a mask), so it replaces nothing.
-                    (Loader::Systemd, Kind::Other) => continue,
-                    (_, Kind::Masked) => FileState::Masked,
-                    (_, Kind::Regular) => FileState::Read,
-                    (Loader::Procps, Kind::Other) => {
-                        FileState::Unreadable("not a readable regular file".into())
-                    }
+                let state = match entry_kind(&under(root, &path)) {
+                    Kind::Masked => FileState::Masked,
+                    Kind::Regular => FileState::Read,
+                    Kind::Missing => FileState::Missing,
+                    Kind::Other => FileState::Unreadable("not a regular file".into()),
                 };
                 chosen.push((name, path, state, Vec::new()));
             }
@@ -243,7 +244,14 @@ impl BootConfig {
             self.warnings.push(Warning {
                 path: path.clone(),
                 line: None,
-                message: format!("{why}; the loader reads nothing from it"),
+                message: format!("{why}; the loader reads nothing from it, and same-named files in other directories are not read either"),
+            });
+        } else if state == FileState::Missing {
+            let message = "a link to a file that does not exist; the loader reads nothing from it, and same-named files in other directories are not read either";
+            self.warnings.push(Warning {
+                path: path.clone(),
+                line: None,
+                message: message.into(),
             });
         }
         self.files.push(ConfFile {
@@ -316,6 +324,7 @@ impl BootConfig {
 enum Kind {
     Regular,
     Masked,
+    Missing,
     Other,
 }
 
@@ -325,6 +334,7 @@ fn entry_kind(path: &Path) -> Kind {
         _ if is_null => Kind::Masked,
         Ok(m) if m.is_file() && m.len() == 0 => Kind::Masked,
         Ok(m) if m.is_file() => Kind::Regular,
+        Err(_) if std::fs::symlink_metadata(path).is_ok() => Kind::Missing,
         _ => Kind::Other,
     }
 }
@@ -378,32 +388,37 @@ enum Parsed {
 
 fn parse_line(raw: &str, loader: Loader) -> Parsed {
     let line = raw.trim();
-    // procps skips lines shorter than two characters.
-    if line.is_empty()
-        || line.starts_with(['#', ';'])
-        || (loader == Loader::Procps && line.len() < 2)
-    {
+    if line.is_empty() || line.starts_with(['#', ';']) {
         return Parsed::Nothing;
     }
     match line.split_once('=') {
         None => match line.strip_prefix('-') {
-            Some(key) if !key.trim().is_empty() => Parsed::Line {
-                written: key.trim().to_string(),
-                value: None,
-                ignore_failure: true,
-            },
+            Some(key) if !key.trim().is_empty() => {
+                // procps keeps the space in "- key", as for assignments.
+                let key = if loader == Loader::Procps {
+                    key
+                } else {
+                    key.trim()
+                };
+                Parsed::Line {
+                    written: key.to_string(),
+                    value: None,
+                    ignore_failure: true,
+                }
+            }
             _ => Parsed::Malformed(format!("not an assignment, the loader ignores it: {line}")),
         },
         Some((key, value)) => {
             let key = key.trim();
             let (key, ignore_failure) = match key.strip_prefix('-') {
+                // procps keeps the space in "- key"; the key then matches nothing.
+                Some(k) if loader == Loader::Procps => (k, true),
                 Some(k) => (k.trim(), true),
                 None => (key, false),
             };
             if key.is_empty() {
-                return Parsed::Malformed(format!(
-                    "no key before '=', the loader ignores it: {line}"
-                ));
+                // Both loaders try to write it to /proc/sys/ itself and fail.
+                return Parsed::Malformed(format!("no key before '=', the write fails: {line}"));
             }
             Parsed::Line {
                 written: key.to_string(),

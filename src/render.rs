@@ -958,6 +958,9 @@ impl Renderer {
             match &f.state {
                 FileState::Read => {}
                 FileState::Masked => head.push_str("  masked (empty or /dev/null)"),
+                FileState::Missing => {
+                    let _ = write!(head, "  {BAD}dangling link{BAD:#}");
+                }
                 FileState::Unreadable(why) => {
                     let _ = write!(head, "  {BAD}unreadable{BAD:#}: {why}");
                 }
