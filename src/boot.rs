@@ -146,28 +146,37 @@ impl BootConfig {
             dirs.push(LIB_DIR);
         }
         let mut chosen: Vec<(String, PathBuf, FileState, Vec<PathBuf>)> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(under(root, dir)) else {
                 continue;
             };
-            let mut names: Vec<String> = entries
+            // The entry's type comes with the directory listing (no stat).
+            let mut names: Vec<(String, Option<std::fs::FileType>)> = entries
                 .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".conf"))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.file_type().ok(),
+                    )
+                })
+                .filter(|(n, _)| n.ends_with(".conf"))
                 .collect();
-            names.sort();
-            for name in names {
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, file_type) in names {
                 let path = Path::new(dir).join(&name);
-                if let Some(c) = chosen.iter_mut().find(|c| c.0 == name) {
+                if let Some(&i) = by_name.get(&name) {
+                    let c: &mut (String, PathBuf, FileState, Vec<PathBuf>) = &mut chosen[i];
                     c.3.push(path);
                     continue;
                 }
-                let state = match entry_kind(&under(root, &path)) {
+                let state = match entry_kind(&under(root, &path), file_type) {
                     Kind::Masked => FileState::Masked,
                     Kind::Regular => FileState::Read,
                     Kind::Missing => FileState::Missing,
                     Kind::Other => FileState::Unreadable("not a regular file".into()),
                 };
+                by_name.insert(name.clone(), chosen.len());
                 chosen.push((name, path, state, Vec::new()));
             }
         }
@@ -200,6 +209,8 @@ impl BootConfig {
         let index = self.files.len();
         if state == FileState::Read {
             match std::fs::read(under(root, &path)) {
+                // An empty file is a mask (it still replaces same-named files).
+                Ok(bytes) if bytes.is_empty() => state = FileState::Masked,
                 Ok(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
                     for (n, raw) in text.lines().enumerate() {
@@ -328,10 +339,18 @@ enum Kind {
     Other,
 }
 
-fn entry_kind(path: &Path) -> Kind {
-    let is_null = std::fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null"));
+/// What a directory entry is, with system calls only for links (an empty
+/// regular file is found to be a mask when it is read).
+fn entry_kind(path: &Path, file_type: Option<std::fs::FileType>) -> Kind {
+    match file_type {
+        Some(t) if t.is_file() => return Kind::Regular,
+        Some(t) if t.is_dir() => return Kind::Other,
+        _ => {}
+    }
+    if std::fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null")) {
+        return Kind::Masked;
+    }
     match std::fs::metadata(path) {
-        _ if is_null => Kind::Masked,
         Ok(m) if m.is_file() && m.len() == 0 => Kind::Masked,
         Ok(m) if m.is_file() => Kind::Regular,
         Err(_) if std::fs::symlink_metadata(path).is_ok() => Kind::Missing,

@@ -545,6 +545,13 @@ pub fn wrap(text: &str, indent: usize, width: usize) -> String {
 /// Wraps `text` after `prefix` (kept as is, alignment spaces included),
 /// continuation lines indented by `rest`.
 fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> String {
+    // Most lines fit: skip the word splitting.
+    if visible_len(prefix) + visible_len(text) <= width
+        && !text.contains(['\n', '\t'])
+        && !text.contains("  ")
+    {
+        return format!("{prefix}{text}").trim_end().to_string();
+    }
     let mut out = String::new();
     let mut line = prefix.to_string();
     let mut fresh = true;
@@ -761,15 +768,15 @@ impl Renderer {
                 p.winner.map(|w| (c.file_of(w).to_path_buf(), w.line))
             };
             // Candidates in file order; procps reads a superset of systemd's files.
-            let mut seen: Vec<(std::path::PathBuf, usize)> = Vec::new();
+            let mut seen: std::collections::HashSet<(std::path::PathBuf, usize)> =
+                std::collections::HashSet::new();
             let mut rows = Vec::new();
             for (c, p) in provs.iter().rev() {
                 for l in &p.candidates {
                     let at = (c.file_of(l).to_path_buf(), l.line);
-                    if seen.contains(&at) {
+                    if !seen.insert(at.clone()) {
                         continue;
                     }
-                    seen.push(at.clone());
                     let wins: Vec<Loader> = provs
                         .iter()
                         .filter(|(c2, p2)| winner_at(c2, p2).as_ref() == Some(&at))
@@ -894,11 +901,16 @@ impl Renderer {
     /// `files`: every file in load order, annotated.
     pub fn files(&self, cfg: &BootConfig, detected: Loader) -> Result<(), Error> {
         let winners = cfg.explicit_winners();
+        // Lines are stored file by file, so each file's lines are a range.
         let lines_of = |i: usize| {
-            cfg.lines
+            let (start, end) = (
+                cfg.lines.partition_point(|l| l.file < i),
+                cfg.lines.partition_point(|l| l.file <= i),
+            );
+            cfg.lines[start..end]
                 .iter()
                 .enumerate()
-                .filter(move |(_, l)| l.file == i)
+                .map(move |(k, l)| (start + k, l))
         };
         let dead_by = |idx: usize, l: &crate::boot::Line| -> Option<String> {
             if l.glob {
@@ -979,8 +991,8 @@ impl Renderer {
                     None => format!("-{}", l.written),
                 };
                 let note = match dead_by(idx, l) {
-                    Some(by) => format!("  {DIM}dead: overridden by {by}{DIM:#}"),
-                    None if l.glob => "  (glob)".to_string(),
+                    Some(by) => format!(" {DIM}(dead: overridden by {by}){DIM:#}"),
+                    None if l.glob => " (glob)".to_string(),
                     None => String::new(),
                 };
                 let _ = writeln!(
