@@ -120,6 +120,8 @@ pub struct BootConfig {
     /// drops a repeated value and moves a changed one to the end).
     pub order: Vec<usize>,
     pub warnings: Vec<Warning>,
+    /// A file read from memory instead of disk (see `read_with`).
+    overlay: Option<(PathBuf, String)>,
 }
 
 /// What one key will be after boot, and why.
@@ -134,7 +136,14 @@ pub struct Provenance<'a> {
 
 impl BootConfig {
     pub fn read(root: &Path, loader: Loader) -> BootConfig {
+        Self::read_with(root, loader, None)
+    }
+
+    /// The boot model as if `overlay` (a system path and its content) were
+    /// written: how `apply` checks that its file will win before writing it.
+    pub fn read_with(root: &Path, loader: Loader, overlay: Option<(&Path, &str)>) -> BootConfig {
         let mut cfg = BootConfig {
+            overlay: overlay.map(|(p, c)| (p.to_path_buf(), c.to_string())),
             loader,
             files: Vec::new(),
             lines: Vec::new(),
@@ -162,6 +171,14 @@ impl BootConfig {
                 })
                 .filter(|(n, _)| n.ends_with(".conf"))
                 .collect();
+            if let Some((o, _)) = &cfg.overlay
+                && o.parent() == Some(Path::new(dir))
+                && let Some(n) = o.file_name().map(|n| n.to_string_lossy().into_owned())
+                && n.ends_with(".conf")
+                && !names.iter().any(|(x, _)| *x == n)
+            {
+                names.push((n, None));
+            }
             names.sort_by(|a, b| a.0.cmp(&b.0));
             for (name, file_type) in names {
                 let path = Path::new(dir).join(&name);
@@ -170,7 +187,9 @@ impl BootConfig {
                     c.3.push(path);
                     continue;
                 }
+                let is_overlay = cfg.overlay.as_ref().is_some_and(|(o, _)| *o == path);
                 let state = match entry_kind(&under(root, &path), file_type) {
+                    _ if is_overlay => FileState::Read,
                     Kind::Masked => FileState::Masked,
                     Kind::Regular => FileState::Read,
                     Kind::Missing => FileState::Missing,
@@ -184,7 +203,11 @@ impl BootConfig {
         for (_, path, state, replaces) in chosen {
             cfg.add_file(root, path, state, replaces);
         }
-        if loader == Loader::Procps && under(root, SYSCTL_CONF).is_file() {
+        let conf_overlaid = cfg
+            .overlay
+            .as_ref()
+            .is_some_and(|(o, _)| o == Path::new(SYSCTL_CONF));
+        if loader == Loader::Procps && (conf_overlaid || under(root, SYSCTL_CONF).is_file()) {
             cfg.add_file(
                 root,
                 PathBuf::from(SYSCTL_CONF),
@@ -208,7 +231,11 @@ impl BootConfig {
     ) {
         let index = self.files.len();
         if state == FileState::Read {
-            match std::fs::read(under(root, &path)) {
+            let bytes = match &self.overlay {
+                Some((o, content)) if *o == path => Ok(content.clone().into_bytes()),
+                _ => std::fs::read(under(root, &path)),
+            };
+            match bytes {
                 // An empty file is a mask (it still replaces same-named files).
                 Ok(bytes) if bytes.is_empty() => state = FileState::Masked,
                 Ok(bytes) => {

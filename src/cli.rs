@@ -17,8 +17,10 @@ tcptune compares a profile with the live kernel (/proc/sys), explains what \
 every change means in numbers on this machine, and tells configuration \
 management through its exit status whether anything drifted, live or at the next \
 boot: it reads every sysctl.d file as systemd-sysctl or procps `sysctl --system` \
-would, and shows which file and line decides each value. It only reads: nothing \
-in this version writes to /proc/sys or /etc.";
+would, and shows which file and line decides each value.
+
+Only apply and revert change anything; they show the plan first, verify every \
+write, and roll back on failure.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -26,6 +28,9 @@ Examples:
   tcptune diff web-server              What web-server would change, key by key
   tcptune diff web-server --explain    ... and what each change means here, in numbers
   tcptune explain tcp_synack_retries   One parameter: what it does, its live value
+  tcptune apply web-server --dry-run   The plan and the sysctl.d file diff, changing nothing
+  tcptune apply web-server             Set the live values and write /etc/sysctl.d/99-zz-tcptune.conf
+  tcptune revert                       Undo the last apply
   tcptune check web-server             Exit 0 in sync, 1 drift, 2 error (for Ansible, Puppet, Salt)
   tcptune why tcp_fin_timeout          Which sysctl.d file sets a key, and which one wins at boot
   tcptune files                        Every sysctl.d file in load order, with dead assignments
@@ -54,6 +59,11 @@ pub struct Cli {
     /// [default: systemd when /run/systemd/system exists, else procps]
     #[arg(long, global = true, value_enum, value_name = "LOADER")]
     pub loader: Option<LoaderArg>,
+
+    /// Work inside another network namespace: a name under /run/netns, or a
+    /// path such as /proc/PID/ns/net (a container's TCP settings, from the host)
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -141,6 +151,62 @@ Exit status: 0 in sync, 1 drift, 2 error."
         /// Only what loads at boot counts as drift
         #[arg(long)]
         boot_only: bool,
+    },
+
+    /// Make a profile real: set the live values and write an /etc/sysctl.d file
+    #[command(
+        long_about = "Make a profile real, now and after reboot. Shows the plan first (the diff table \
+and a unified diff of the sysctl.d file), asks on a terminal, then: records what it will change for \
+`revert` (/var/lib/tcptune/state.json), writes each live value under /proc/sys and reads it back, and \
+replaces the file atomically (mode 0644). If any write fails or reads back differently, every value \
+already written is restored and no file is written; if the file cannot be written, the live values \
+are restored too. The default file is /etc/sysctl.d/99-zz-tcptune.conf, which systemd-sysctl applies \
+after the files distributions ship; apply refuses, unless --force, when another file would still \
+override it at boot. Running it again when everything is in place changes nothing."
+    )]
+    Apply {
+        /// Profile name, or a path to a profile file (anything containing '/')
+        profile: String,
+        /// Do not ask (without a terminal tcptune never asks)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Show the plan and the file diff; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The sysctl.d file to write [default: /etc/sysctl.d/99-zz-tcptune.conf]
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Write the file only, not the live kernel (image builds, chroots with --root)
+        #[arg(long, conflicts_with = "live_only")]
+        persist_only: bool,
+        /// Set the live kernel only, not the file (lost at the next boot)
+        #[arg(long)]
+        live_only: bool,
+        /// Write the file even though another file would override it at boot
+        #[arg(long)]
+        force: bool,
+        /// If another apply or revert is running, wait for it instead of failing
+        #[arg(long)]
+        wait: bool,
+    },
+
+    /// Undo the last apply: restore its live values and its file
+    #[command(
+        long_about = "Undo the last apply: restore the live values it changed and the sysctl.d file \
+as it was (removing it if apply created it), with the same plan, confirmation, dry run, read-back and \
+rollback as apply. The record of the last apply is then removed, so a second revert reports that there \
+is nothing to revert."
+    )]
+    Revert {
+        /// Do not ask (without a terminal tcptune never asks)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Show what would be restored; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// If another apply or revert is running, wait for it instead of failing
+        #[arg(long)]
+        wait: bool,
     },
 
     /// Show where a key's value comes from: live, and every file that sets it

@@ -229,6 +229,80 @@ pub enum Error {
 
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),
+
+    #[error("cannot write {value} to {key}: {}{}", io_meaning(.source), write_hint(.source))]
+    Write {
+        key: String,
+        value: String,
+        source: io::Error,
+    },
+
+    #[error(
+        "{key}: wrote {wrote} but the kernel reads back {got}; the kernel changed or refused the value"
+    )]
+    ReadBack {
+        key: String,
+        wrote: String,
+        got: String,
+    },
+
+    #[error("cannot write {}: {}", .path.display(), io_meaning(.source))]
+    Persist { path: PathBuf, source: io::Error },
+
+    #[error("another tcptune apply or revert is running (it holds {}); try again when it ends, or pass --wait", .path.display())]
+    Locked { path: PathBuf },
+
+    #[error("nothing to revert: {} does not exist (apply has not run here, or revert already undid it)", .path.display())]
+    NothingToRevert { path: PathBuf },
+
+    #[error("{}: {why}; move it aside to start afresh", .path.display())]
+    BadState { path: PathBuf, why: String },
+
+    #[error("{}", overridden_text(.file, .by))]
+    Overridden {
+        file: PathBuf,
+        by: Vec<(String, String)>,
+    },
+
+    #[error("{failure}\n{}", rollback_text(.restored, .not_restored))]
+    RolledBack {
+        failure: Box<Error>,
+        restored: usize,
+        not_restored: Vec<String>,
+    },
+
+    #[error("--netns {name}: {}", io_meaning(.source))]
+    Netns { name: String, source: io::Error },
+}
+
+fn write_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(30) => "; nothing was changed that could not be undone",
+        Some(13) | Some(1) => {
+            "; writing sysctls needs root (CAP_NET_ADMIN for this network namespace, CAP_SYS_ADMIN for global keys)"
+        }
+        _ => "",
+    }
+}
+
+fn overridden_text(file: &std::path::Path, by: &[(String, String)]) -> String {
+    let mut t = format!("{} would not win at boot:", file.display());
+    for (key, winner) in by {
+        t.push_str(&format!("\n  {key} would load from {winner}"));
+    }
+    t.push_str("\nRemove those lines, or write to a file that sorts later (--file), or pass --force to write it anyway.");
+    t
+}
+
+fn rollback_text(restored: &usize, not_restored: &[String]) -> String {
+    if not_restored.is_empty() {
+        format!("Rolled back: {restored} live value(s) restored; no file was written.")
+    } else {
+        format!(
+            "Rolled back {restored} live value(s), but could NOT restore: {}. Check them by hand.",
+            not_restored.join(", ")
+        )
+    }
 }
 
 fn join_lines(d: &[Diagnostic]) -> String {

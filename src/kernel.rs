@@ -18,6 +18,10 @@ pub trait Kernel {
 
     /// Whether the key exists, without reading it.
     fn has(&self, key: &str) -> bool;
+
+    /// Writes `value` (canonical text) to `key`. The error is the kernel's
+    /// (EINVAL for a value out of range, EROFS, EACCES...).
+    fn write(&self, key: &str, value: &str) -> io::Result<()>;
 }
 
 pub struct ProcSys {
@@ -53,6 +57,15 @@ impl Kernel for ProcSys {
     fn has(&self, key: &str) -> bool {
         self.path(key).is_file()
     }
+
+    fn write(&self, key: &str, value: &str) -> io::Result<()> {
+        use std::io::Write;
+        // One write(2) of the whole value: procfs parses each write alone.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(key))?;
+        f.write_all(format!("{value}\n").as_bytes())
+    }
 }
 
 fn is_absent(e: &io::Error) -> bool {
@@ -84,7 +97,14 @@ pub fn key_to_path(key: &str) -> String {
 /// namespace, from /proc/net/tcp and tcp6; `None` when neither is readable.
 pub fn listening_sockets(root: &Path) -> Option<usize> {
     let mut found = None;
-    for file in ["proc/net/tcp", "proc/net/tcp6"] {
+    // thread-self: the network namespace of this thread (see --netns); a
+    // fake root may only have proc/net.
+    let dir = if root.join("proc/thread-self/net").is_dir() {
+        "proc/thread-self/net"
+    } else {
+        "proc/net"
+    };
+    for file in ["tcp", "tcp6"].map(|f| format!("{dir}/{f}")) {
         let Ok(text) = std::fs::read_to_string(root.join(file)) else {
             continue;
         };

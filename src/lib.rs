@@ -6,6 +6,7 @@
 //! `plan::Snapshot`), build a pure `plan::Plan`, explain it (`explain`,
 //! `timing`) and hand the result to `render`, the only module that prints.
 
+pub mod apply;
 pub mod boot;
 pub mod catalog;
 pub mod cli;
@@ -16,10 +17,14 @@ pub mod explain;
 pub mod kernel;
 pub mod library;
 pub mod locator;
+pub mod lock;
 pub mod man;
+pub mod netns;
 pub mod plan;
 pub mod profile;
 pub mod render;
+pub mod state;
+pub mod sysctl_file;
 pub mod timing;
 pub mod value;
 
@@ -35,6 +40,13 @@ use plan::{DriftScope, Plan, Snapshot};
 use render::{Explanation, Renderer};
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.netns.clone() {
+        Some(name) => netns::run_in(&name, move || run_here(cli)),
+        None => run_here(cli),
+    }
+}
+
+fn run_here(cli: Cli) -> Result<ExitCode, Error> {
     let config = Config::from_cli(&cli);
     let out = Renderer::new(config.format, config.color);
     let library = Library::new(&config.root);
@@ -76,6 +88,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Why { keys } => why(&config, &kernel, &out, &keys),
+        Command::Apply {
+            profile,
+            yes,
+            dry_run,
+            file,
+            persist_only,
+            live_only,
+            force,
+            wait,
+        } => {
+            let opts = ApplyOptions {
+                yes,
+                dry_run,
+                force,
+                wait,
+                live: !persist_only,
+                persist: !live_only,
+            };
+            apply(&config, &library, &kernel, &out, &profile, file, opts)
+        }
+        Command::Revert { yes, dry_run, wait } => {
+            revert(&config, &kernel, &out, yes, dry_run, wait)
+        }
         Command::Files => out
             .files(
                 &BootConfig::read(&config.root, config.loader),
@@ -205,6 +240,141 @@ fn explain_topic(
         }
         Err(e) => Err(e),
     }
+}
+
+struct ApplyOptions {
+    yes: bool,
+    dry_run: bool,
+    force: bool,
+    wait: bool,
+    live: bool,
+    persist: bool,
+}
+
+/// `apply`: plan, show, check the file will win at boot, confirm, lock,
+/// record state, execute.
+fn apply(
+    config: &Config,
+    library: &Library,
+    kernel: &ProcSys,
+    out: &Renderer,
+    spec: &str,
+    file: Option<std::path::PathBuf>,
+    o: ApplyOptions,
+) -> Result<ExitCode, Error> {
+    // Hold the lock from planning to the end, so the plan is still true
+    // when it is carried out.
+    let _lock = if o.dry_run {
+        None
+    } else {
+        Some(lock::Lock::acquire(&config.root, o.wait)?)
+    };
+    let (plan, _) = plan(config, library, kernel, spec, false)?;
+    let file = file.unwrap_or_else(|| sysctl_file::DEFAULT_PATH.into());
+    let change = apply::Change::for_apply(
+        &plan,
+        &config.root,
+        &file,
+        (o.live, o.persist),
+        config.loader,
+    )?;
+    out.change_plan(Some(&plan), &change)?;
+    if !change.overridden.is_empty()
+        && !o.force
+        && change.file.as_ref().is_some_and(apply::FileChange::changes)
+    {
+        return Err(Error::Overridden {
+            file,
+            by: change.overridden.clone(),
+        });
+    }
+    if change.is_empty() {
+        out.outcome(
+            "apply",
+            &change,
+            "nothing-to-do",
+            "Nothing to do: the live values and the file are already in place.",
+        )?;
+        return Ok(ExitCode::Success);
+    }
+    if o.dry_run {
+        out.outcome("apply", &change, "dry-run", "Dry run: nothing was changed.")?;
+        return Ok(ExitCode::Success);
+    }
+    if !(o.yes || out.confirm("Apply these changes?")) {
+        out.outcome("apply", &change, "declined", "Nothing was changed.")?;
+        return Ok(ExitCode::Drift);
+    }
+    if let Some(f) = &change.file {
+        sysctl_file::clean_stale_temps(f.real.parent().unwrap_or(std::path::Path::new(".")));
+    }
+    change.state(&plan.profile).save(&config.root)?;
+    apply::execute(&change, kernel)?;
+    out.outcome("apply", &change, "applied", &applied_text(&change))?;
+    Ok(ExitCode::Success)
+}
+
+/// `revert`: undo what the recorded state says the last apply did.
+fn revert(
+    config: &Config,
+    kernel: &ProcSys,
+    out: &Renderer,
+    yes: bool,
+    dry_run: bool,
+    wait: bool,
+) -> Result<ExitCode, Error> {
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(lock::Lock::acquire(&config.root, wait)?)
+    };
+    let state = state::State::load(&config.root)?.ok_or_else(|| Error::NothingToRevert {
+        path: state::State::path(&config.root),
+    })?;
+    let change = apply::Change::for_revert(&state, kernel, &config.root)?;
+    out.change_plan(None, &change)?;
+    if dry_run {
+        out.outcome(
+            "revert",
+            &change,
+            "dry-run",
+            "Dry run: nothing was changed.",
+        )?;
+        return Ok(ExitCode::Success);
+    }
+    if !(change.is_empty() || yes || out.confirm("Revert these changes?")) {
+        out.outcome("revert", &change, "declined", "Nothing was changed.")?;
+        return Ok(ExitCode::Drift);
+    }
+    apply::execute(&change, kernel)?;
+    state::State::remove(&config.root)?;
+    let text = if change.is_empty() {
+        format!(
+            "Nothing to restore: already as before {} was applied.",
+            state.profile
+        )
+    } else {
+        format!("Reverted {}: {}", state.profile, applied_text(&change))
+    };
+    out.outcome("revert", &change, "reverted", &text)?;
+    Ok(ExitCode::Success)
+}
+
+fn applied_text(change: &apply::Change) -> String {
+    let mut parts = Vec::new();
+    if !change.live.is_empty() {
+        parts.push(format!(
+            "{} live value(s) written and read back",
+            change.live.len()
+        ));
+    }
+    if let Some(f) = change.file.as_ref().filter(|f| f.changes()) {
+        parts.push(match f.new {
+            Some(_) => format!("wrote {}", f.path.display()),
+            None => format!("removed {}", f.path.display()),
+        });
+    }
+    format!("{}.", parts.join("; "))
 }
 
 /// `why KEY...`: live value and provenance under both loaders.

@@ -1020,3 +1020,129 @@ impl Renderer {
         self.emit(&t)
     }
 }
+
+impl Renderer {
+    /// What apply or revert will do: the diff table (apply), the live
+    /// writes (revert), the file's unified diff, and other files that set
+    /// the same keys. Text only; JSON comes whole with the outcome.
+    pub fn change_plan(
+        &self,
+        plan: Option<&Plan>,
+        change: &crate::apply::Change,
+    ) -> Result<(), Error> {
+        if self.format == Format::Json {
+            return Ok(());
+        }
+        if let Some(plan) = plan {
+            self.diff(plan, None)?;
+        } else if !change.live.is_empty() {
+            let mut t = String::from("Live values to restore:\n");
+            for w in &change.live {
+                let _ = writeln!(t, "  {}: {} -> {}", w.key, w.previous, w.value);
+            }
+            self.emit(&t)?;
+        }
+        let mut t = String::new();
+        if let Some(f) = change.file.as_ref().filter(|f| f.changes()) {
+            let label = |content: &Option<String>, when: &str| {
+                if content.is_some() {
+                    format!("{} ({when})", f.path.display())
+                } else {
+                    "/dev/null".to_string()
+                }
+            };
+            let (old, new) = (
+                f.old.as_deref().unwrap_or(""),
+                f.new.as_deref().unwrap_or(""),
+            );
+            let diff = similar::TextDiff::from_lines(old, new);
+            let unified = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&label(&f.old, "now"), &label(&f.new, "after"))
+                .to_string();
+            t.push('\n');
+            for line in unified.lines() {
+                let style = match line.as_bytes().first() {
+                    Some(b'+') if !line.starts_with("+++") => OK,
+                    Some(b'-') if !line.starts_with("---") => BAD,
+                    Some(b'@') => DIM,
+                    _ => Style::new(),
+                };
+                let _ = writeln!(t, "{style}{line}{style:#}");
+            }
+        } else if let Some(f) = &change.file {
+            let _ = writeln!(t, "\n{} is already as it should be.", f.path.display());
+        }
+        if !change.others.is_empty() {
+            t.push_str("\nOther files that set these keys:\n");
+            for (key, at, value) in &change.others {
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    hang(&format!("  {at}  "), &format!("{key} = {value}"), 6, WIDTH)
+                );
+            }
+        }
+        if !change.overridden.is_empty() {
+            let _ = writeln!(t, "\n{BAD}Would be overridden at boot{BAD:#}:");
+            for (key, winner) in &change.overridden {
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    hang(
+                        &format!("  {key}: "),
+                        &format!("loads from {winner}"),
+                        6,
+                        WIDTH
+                    )
+                );
+            }
+        }
+        self.emit(&t)
+    }
+
+    /// How apply or revert ended: one line of text, or the whole JSON document.
+    pub fn outcome(
+        &self,
+        command: &str,
+        change: &crate::apply::Change,
+        result: &str,
+        text: &str,
+    ) -> Result<(), Error> {
+        if self.format == Format::Json {
+            let live: Vec<_> = change
+                .live
+                .iter()
+                .map(|w| serde_json::json!({ "key": w.key, "from": w.previous, "to": w.value }))
+                .collect();
+            let file = change.file.as_ref().map(|f| serde_json::json!({ "path": f.path, "changed": f.changes(), "removed": f.changes() && f.new.is_none() }));
+            let others: Vec<_> = change
+                .others
+                .iter()
+                .map(|(k, at, v)| serde_json::json!({ "key": k, "at": at, "value": v }))
+                .collect();
+            let overridden: Vec<_> = change
+                .overridden
+                .iter()
+                .map(|(k, w)| serde_json::json!({ "key": k, "winner": w }))
+                .collect();
+            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "command": command, "result": result, "live": live, "file": file, "others": others, "overridden": overridden }));
+        }
+        self.emit(&format!("\n{BOLD}{text}{BOLD:#}\n"))
+    }
+
+    /// Asks on a terminal; without one (configuration management), proceeds.
+    pub fn confirm(&self, question: &str) -> bool {
+        use std::io::IsTerminal;
+        if !io::stdin().is_terminal() {
+            return true;
+        }
+        let mut err = anstream::AutoStream::new(io::stderr().lock(), self.color);
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        let _ = io::stdin().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+    }
+}
