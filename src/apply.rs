@@ -215,7 +215,11 @@ pub fn execute(change: &Change, kernel: &dyn Kernel) -> Result<(), Error> {
     }
     if let Some(f) = change.file.as_ref().filter(|f| f.changes()) {
         let result = match &f.new {
-            Some(content) => sysctl_file::write_atomic(&f.real, content),
+            Some(content) => f
+                .real
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| sysctl_file::write_atomic(&f.real, content)),
             None => sysctl_file::remove(&f.real),
         };
         if let Err(e) = result {

@@ -157,9 +157,8 @@ impl BootConfig {
         let mut chosen: Vec<(String, PathBuf, FileState, Vec<PathBuf>)> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(under(root, dir)) else {
-                continue;
-            };
+            // A missing directory lists nothing (the overlay may still go there).
+            let entries = std::fs::read_dir(under(root, dir)).into_iter().flatten();
             // The entry's type comes with the directory listing (no stat).
             let mut names: Vec<(String, Option<std::fs::FileType>)> = entries
                 .filter_map(Result::ok)

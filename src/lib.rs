@@ -308,8 +308,19 @@ fn apply(
     if let Some(f) = &change.file {
         sysctl_file::clean_stale_temps(f.real.parent().unwrap_or(std::path::Path::new(".")));
     }
+    let earlier = state::State::load(&config.root).ok().flatten();
     change.state(&plan.profile).save(&config.root)?;
-    apply::execute(&change, kernel)?;
+    if let Err(e) = apply::execute(&change, kernel) {
+        // Rolled back cleanly: nothing changed, so the record of the apply
+        // before this one is still the one revert should undo.
+        if matches!(&e, Error::RolledBack { not_restored, .. } if not_restored.is_empty()) {
+            let _ = match earlier {
+                Some(s) => s.save(&config.root),
+                None => state::State::remove(&config.root),
+            };
+        }
+        return Err(e);
+    }
     out.outcome("apply", &change, "applied", &applied_text(&change))?;
     Ok(ExitCode::Success)
 }

@@ -20,7 +20,7 @@ export BIN=$PWD/target/release/tcptune REPO=$PWD N=$n
 export TCPTUNE_HOST_NETNS=$(readlink /proc/self/ns/net)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export WORK=$work
+export WORK=$work TCPTUNE_SCRATCH=$work
 
 # A tree of 1,000 files x 10 keys (net.ipv4 keys that exist in any netns).
 keys=(tcp_fin_timeout tcp_syn_retries tcp_synack_retries tcp_keepalive_time tcp_keepalive_intvl

@@ -63,6 +63,7 @@ fn run(layout: &Path, loader: &str) -> Run {
         .env("LOADER", loader)
         .env("BIN", common::BIN)
         .env("OUT", out.path())
+        .env("TCPTUNE_SCRATCH", out.path())
         .env("SYSTEMD_SYSCTL", SYSTEMD_SYSCTL)
         .status()
         .unwrap();

@@ -5,13 +5,17 @@
 #   new network namespace. Running as root, `unshare -r` maps uid 0 to 0,
 #   so without this a loader could write the host's global sysctls
 #   (kernel.*, vm.*). With it, nothing outside this namespace can change.
-# - /etc, /run, /usr/local/lib and /usr/lib/sysctl.d become empty tmpfs, so
+# - /etc, /run, /usr/local/lib, /usr/lib/sysctl.d and /var/lib become empty
+#   tmpfs (so apply's state and lock stay in the sandbox too), so
 #   tcptune and the real loaders see only the files a test stages: the
 #   directory $TCPTUNE_STAGE (if set) is copied over / (etc/sysctl.d/...,
 #   usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
 set -e
 [ "$(readlink /proc/self/ns/net)" != "$TCPTUNE_HOST_NETNS" ] || { echo "sandbox: still in the host's network namespace" >&2; exit 97; }
-sb=$(mktemp -d /tmp/tcptune-sb.XXXXXX)
+# Mount points go in the caller's scratch directory, never the host's /tmp.
+[ -n "${TCPTUNE_SCRATCH:-}" ] || { echo "sandbox: TCPTUNE_SCRATCH is not set" >&2; exit 97; }
+sb=$TCPTUNE_SCRATCH/sandbox
+mkdir -p "$sb"
 mount -t tmpfs tmpfs "$sb"
 mkdir "$sb/net" && mount --bind /proc/sys/net "$sb/net"
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && mount --bind "$sb/net" /proc/sys/net
@@ -20,6 +24,7 @@ mount -t tmpfs tmpfs /etc && { cp "$sb/ld.so.cache" /etc/ 2>/dev/null || true; }
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /usr/local/lib
 mount -t tmpfs tmpfs /usr/lib/sysctl.d
+mount -t tmpfs tmpfs /var/lib
 if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
   cp -a "$TCPTUNE_STAGE/." /
 fi

@@ -23,16 +23,21 @@ pub struct Tcptune {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     staged: bool,
+    before: String,
+    after: String,
 }
 
 pub fn tcptune(args: &[&str]) -> Tcptune {
     Tcptune {
         args: args.iter().map(|s| s.to_string()).collect(),
-        netns: false,
+        // Every run is sandboxed: a test can never change this host.
+        netns: true,
         presets: Vec::new(),
         dir: tempfile::tempdir().expect("temp dir"),
         env: Vec::new(),
         staged: false,
+        before: String::new(),
+        after: String::new(),
     }
 }
 
@@ -45,7 +50,7 @@ pub fn host_netns() -> String {
 }
 
 impl Tcptune {
-    /// Run inside a fresh network namespace (kernel defaults, never the host's).
+    /// Run inside the sandbox (the default; kept for readability).
     pub fn netns(mut self) -> Self {
         self.netns = true;
         self
@@ -96,6 +101,24 @@ impl Tcptune {
         self
     }
 
+    /// Shell commands run in the sandbox before tcptune (to break things:
+    /// make /proc/sys read-only, fill a file system, hold the lock...).
+    pub fn before(mut self, script: &str) -> Self {
+        self.netns = true;
+        self.before.push_str(script);
+        self.before.push('\n');
+        self
+    }
+
+    /// Shell commands run in the same sandbox after tcptune; what they print
+    /// is `Outcome::after`.
+    pub fn after(mut self, script: &str) -> Self {
+        self.netns = true;
+        self.after.push_str(script);
+        self.after.push('\n');
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -106,6 +129,10 @@ impl Tcptune {
     }
 
     pub fn run(self) -> Outcome {
+        assert!(
+            self.netns || !self.args.iter().any(|a| a == "apply" || a == "revert"),
+            "refusing to run apply or revert outside the sandbox"
+        );
         let mut cmd = if self.netns {
             let mut script = format!(". '{}'\n", repo().join("tests/sandbox.sh").display());
             for (i, _) in self.presets.iter().enumerate() {
@@ -113,10 +140,19 @@ impl Tcptune {
                     "printf '%s' \"$P{i}V\" > \"/proc/sys/$P{i}K\" || exit 99\n"
                 ));
             }
-            script.push_str("exec \"$@\"");
+            script.push_str(&self.before);
+            script.push_str("\"$@\" </dev/null; rc=$?\n{\n");
+            script.push_str(&self.after);
+            script.push_str("true\n} > \"$TCPTUNE_AFTER\" 2>&1\nexit $rc\n");
             let mut c = Command::new("unshare");
             c.args(["-rnm", "sh", "-c", &script, "sh", BIN]);
             c.env("TCPTUNE_HOST_NETNS", host_netns());
+            c.env("TCPTUNE_AFTER", self.dir.path().join("after.out"));
+            // Scratch space for test scripts and the sandbox's own mounts,
+            // inside this test's temp dir (never the host's /tmp).
+            let scratch = self.dir.path().join("scratch");
+            std::fs::create_dir_all(&scratch).unwrap();
+            c.env("TCPTUNE_SCRATCH", scratch);
             if self.staged {
                 c.env("TCPTUNE_STAGE", self.dir.path().join("stage"));
             }
@@ -146,6 +182,7 @@ impl Tcptune {
             status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            after: std::fs::read_to_string(self.dir.path().join("after.out")).unwrap_or_default(),
             dir: self.dir,
         }
     }
@@ -159,15 +196,23 @@ pub struct Outcome {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
+    /// What the `after` script printed.
+    pub after: String,
     pub dir: tempfile::TempDir,
 }
 
 impl Outcome {
     fn context(&self) -> String {
         format!(
-            "status {}\n--- stdout\n{}--- stderr\n{}",
-            self.status, self.stdout, self.stderr
+            "status {}\n--- stdout\n{}--- stderr\n{}--- after\n{}",
+            self.status, self.stdout, self.stderr, self.after
         )
+    }
+
+    /// The `after` output must be exactly `text`.
+    pub fn after_is(&self, text: &str) -> &Self {
+        assert_eq!(self.after, text, "{}", self.context());
+        self
     }
 
     pub fn status(&self, code: i32) -> &Self {
