@@ -8,8 +8,8 @@
 # - /etc, /run, /usr/local/lib, /usr/lib/sysctl.d and /var/lib become empty
 #   tmpfs (so apply's state and lock stay in the sandbox too), so
 #   tcptune and the real loaders see only the files a test stages: the
-#   directory $TCPTUNE_STAGE (if set) is copied over / (etc/sysctl.d/...,
-#   usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
+#   directory $TCPTUNE_STAGE (if set) is copied into those mounts
+#   (etc/sysctl.d/..., usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
 set -e
 [ "$(readlink /proc/self/ns/net)" != "$TCPTUNE_HOST_NETNS" ] || { echo "sandbox: still in the host's network namespace" >&2; exit 97; }
 # Mount points go in the caller's scratch directory, never the host's /tmp.
@@ -26,6 +26,10 @@ mount -t tmpfs tmpfs /usr/local/lib
 mount -t tmpfs tmpfs /usr/lib/sysctl.d
 mount -t tmpfs tmpfs /var/lib
 if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
-  cp -a "$TCPTUNE_STAGE/." /
+  # Copy into the tmpfs mounts only: `cp -a` onto / would also reset the
+  # timestamps of the host's own /usr and /usr/lib.
+  for d in etc run usr/local/lib usr/lib/sysctl.d var/lib; do
+    if [ -d "$TCPTUNE_STAGE/$d" ]; then cp -a "$TCPTUNE_STAGE/$d/." "/$d/"; fi
+  done
 fi
 set +e
