@@ -310,6 +310,25 @@ fn netns_applies_inside_another_namespace_only() {
 }
 
 #[test]
+fn netns_by_name_under_run_netns() {
+    let out = tcptune(&[
+        "--netns",
+        "blue",
+        "apply",
+        "syn-flood",
+        "--yes",
+        "--live-only",
+    ])
+    .before("mkdir -p /run/netns && ip netns add blue")
+    .after("ip netns exec blue cat /proc/sys/net/ipv4/tcp_synack_retries")
+    .after("cat /proc/sys/net/ipv4/tcp_synack_retries")
+    .run();
+    out.status(0)
+        .stdout_has("2 live value(s) written and read back.")
+        .after_is("1\n5\n");
+}
+
+#[test]
 fn killed_at_random_moments_the_file_is_old_or_new_never_partial() {
     // 50 applies alternating two profiles, each killed (SIGKILL) after a
     // random 0-4 ms; after each, the file must be exactly one of the two.
