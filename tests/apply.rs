@@ -331,7 +331,8 @@ fn netns_by_name_under_run_netns() {
 #[test]
 fn killed_at_random_moments_the_file_is_old_or_new_never_partial() {
     // 50 applies alternating two profiles, each killed (SIGKILL) after a
-    // random 0-4 ms; after each, the file must be exactly one of the two.
+    // random 0-10 ms (an apply takes about 8 ms here); after each, the file
+    // must be exactly one of the two. (The script runs under sh: no $RANDOM.)
     let script = format!(
         r#"
 f={FILE}
@@ -340,7 +341,8 @@ $1 apply outbound-client --yes >/dev/null && cp $f $TCPTUNE_SCRATCH/b
 partial=0; temps=0; kills=0
 for i in $(seq 1 50); do
   p=web-server; [ $((i % 2)) = 0 ] && p=outbound-client
-  timeout -s KILL 0.00$(printf %04d $((RANDOM % 4000))) $1 apply $p --yes >/dev/null 2>&1 || kills=$((kills + 1))
+  us=$(( $(od -An -N2 -tu2 /dev/urandom) % 10000 ))
+  timeout -s KILL 0.$(printf %06d $us) $1 apply $p --yes >/dev/null 2>&1 || kills=$((kills + 1))
   cmp -s $f $TCPTUNE_SCRATCH/a || cmp -s $f $TCPTUNE_SCRATCH/b || partial=$((partial + 1))
   ls -A /etc/sysctl.d | grep -q '^\.tcptune-' && temps=$((temps + 1))
 done
@@ -355,5 +357,18 @@ echo "kills=$kills temps-seen=$temps" >&2
         out.after.contains("partial=0\nleft-after-final=0\n"),
         "{}",
         out.after
+    );
+    // How many runs the kill actually cut short, and temp files seen then.
+    eprintln!("{}", out.after.trim_end());
+    let kills: usize = out
+        .after
+        .split("kills=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        kills >= 10,
+        "only {kills} of 50 runs were killed: the test no longer kills mid-apply"
     );
 }
