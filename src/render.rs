@@ -188,27 +188,13 @@ impl Renderer {
                 WIDTH
             )
         );
-        let key_w = plan
-            .rows
-            .iter()
-            .map(|r| r.key.len())
-            .max()
-            .unwrap_or(9)
-            .clamp(9, 32);
-        let live_w = plan
-            .rows
-            .iter()
-            .map(|r| live_text(r).len())
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 20);
-        let tgt_w = plan
-            .rows
-            .iter()
-            .map(|r| target_text(&r.target).len())
-            .max()
-            .unwrap_or(6)
-            .clamp(6, 20);
+        // Column widths: the widest cell, within bounds that keep 80 columns.
+        let width = |cell: &dyn Fn(&Row) -> usize, lo: usize, hi: usize| {
+            plan.rows.iter().map(cell).max().unwrap_or(lo).clamp(lo, hi)
+        };
+        let key_w = width(&|r| r.key.len(), 9, 32);
+        let live_w = width(&|r| live_text(r).len(), 4, 20);
+        let tgt_w = width(&|r| target_text(&r.target).len(), 6, 20);
         let _ = writeln!(
             t,
             "{BOLD}{:key_w$}  {:>live_w$}  {:>tgt_w$}  STATUS{BOLD:#}",
@@ -226,6 +212,12 @@ impl Renderer {
             );
             if let Some(line) = boot_line(r) {
                 let _ = writeln!(t, "{}", wrap(&line, 4, WIDTH));
+            }
+            if r.param.is_none() {
+                let _ = writeln!(
+                    t,
+                    "{DIM}    note: not in tcptune's catalog; no explanation{DIM:#}"
+                );
             }
             if r.status.live_drift() || r.status.boot_drift() {
                 if let Some(reason) = r.reason() {

@@ -168,6 +168,18 @@ fn is_empty_key(w: &serde_json::Value) -> bool {
         .is_some_and(|m| m.starts_with("no key before '='"))
 }
 
+/// tcptune warns about exactly the lines the loader rejected.
+fn check_rejections(layout: &Path, loader: &str, r: &Run) {
+    assert_eq!(
+        warned_lines(&r.files),
+        rejected_lines(loader, &r.loader_err),
+        "{}: malformed lines differ under {loader}\n{}",
+        layout.display(),
+        r.loader_err
+    );
+    check_empty_keys(layout, loader, r);
+}
+
 fn check_empty_keys(layout: &Path, loader: &str, r: &Run) {
     let ours = r.files["warnings"]
         .as_array()
@@ -202,14 +214,7 @@ fn boot_values_match_procps_sysctl_system() {
     for layout in layouts {
         let r = run(&layout, "procps");
         check_values(&layout, "procps", &r);
-        assert_eq!(
-            warned_lines(&r.files),
-            rejected_lines("procps", &r.loader_err),
-            "{}: malformed lines differ\n{}",
-            layout.display(),
-            r.loader_err
-        );
-        check_empty_keys(&layout, "procps", &r);
+        check_rejections(&layout, "procps", &r);
     }
 }
 
@@ -241,14 +246,7 @@ fn boot_values_and_file_order_match_systemd_sysctl() {
             "{}: file order differs from systemd-sysctl --cat-config",
             layout.display()
         );
-        assert_eq!(
-            warned_lines(&r.files),
-            rejected_lines("systemd", &r.loader_err),
-            "{}: malformed lines differ\n{}",
-            layout.display(),
-            r.loader_err
-        );
-        check_empty_keys(&layout, "systemd", &r);
+        check_rejections(&layout, "systemd", &r);
     }
 }
 

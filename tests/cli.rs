@@ -300,6 +300,9 @@ fn uncatalogued_key_is_allowed_when_the_kernel_has_it() {
         "{}",
         out.stdout
     );
+    out.stdout_has(
+        "net.ipv4.tcp_fastopen 1 3 change note: not in tcptune's catalog; no explanation",
+    );
     // In sync live; nothing persists it, and an uncatalogued key has no known default.
     assert!(
         out.row("net.ipv4.tcp_rmem").ends_with("lost at reboot"),

@@ -72,9 +72,8 @@ impl Tcptune {
         self
     }
 
-    /// Put a file at an absolute path inside the sandbox (e.g.
-    /// "/etc/sysctl.d/99-x.conf"), for tcptune and the real loaders to find.
-    pub fn boot_file(mut self, path: &str, contents: &str) -> Self {
+    /// Where a file at an absolute sandbox path is staged (created parents).
+    fn stage(&mut self, path: &str) -> std::path::PathBuf {
         self.netns = true;
         self.staged = true;
         let at = self
@@ -83,21 +82,19 @@ impl Tcptune {
             .join("stage")
             .join(path.trim_start_matches('/'));
         std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-        std::fs::write(at, contents).unwrap();
+        at
+    }
+
+    /// Put a file at an absolute path inside the sandbox (e.g.
+    /// "/etc/sysctl.d/99-x.conf"), for tcptune and the real loaders to find.
+    pub fn boot_file(mut self, path: &str, contents: &str) -> Self {
+        std::fs::write(self.stage(path), contents).unwrap();
         self
     }
 
     /// A symlink inside the sandbox, e.g. a mask to /dev/null.
     pub fn boot_link(mut self, path: &str, target: &str) -> Self {
-        self.netns = true;
-        self.staged = true;
-        let at = self
-            .dir
-            .path()
-            .join("stage")
-            .join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, at).unwrap();
+        std::os::unix::fs::symlink(target, self.stage(path)).unwrap();
         self
     }
 
