@@ -372,3 +372,21 @@ echo "kills=$kills temps-seen=$temps" >&2
         "only {kills} of 50 runs were killed: the test no longer kills mid-apply"
     );
 }
+
+#[test]
+fn on_a_terminal_apply_asks_first() {
+    // `script` gives tcptune a pseudo-terminal; the answer comes on stdin.
+    let ask = |answer: &str| {
+        format!(
+            "printf '{answer}\\n' | script -qec \"$1 apply web-server\" /dev/null > $TCPTUNE_SCRATCH/tty.out; echo \"rc=$?\"; grep -c 'Apply these changes? \\[y/N\\]' $TCPTUNE_SCRATCH/tty.out; cat /proc/sys/net/ipv4/tcp_synack_retries"
+        )
+    };
+    tcptune(&["list"])
+        .after(&ask("n"))
+        .run()
+        .after_is("rc=1\n1\n5\n");
+    tcptune(&["list"])
+        .after(&ask("y"))
+        .run()
+        .after_is("rc=0\n1\n2\n");
+}
