@@ -109,11 +109,13 @@ impl Change {
         settings: &[Setting],
         loader: Loader,
     ) {
-        let before = BootConfig::read(root, loader);
+        // Read once, as if our file were written: other files are the same
+        // either way, and this says whether ours wins.
         let after = BootConfig::read_with(root, loader, Some((file, content)));
         for s in settings {
-            for l in before.provenance(&s.key).candidates {
-                let at = before.file_of(l);
+            let prov = after.provenance(&s.key);
+            for l in &prov.candidates {
+                let at = after.file_of(l);
                 if at != file {
                     self.others.push((
                         s.key.clone(),
@@ -122,7 +124,7 @@ impl Change {
                     ));
                 }
             }
-            match after.provenance(&s.key).winner {
+            match prov.winner {
                 Some(w) if after.file_of(w) != file => {
                     self.overridden.push((
                         s.key.clone(),

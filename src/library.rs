@@ -66,10 +66,6 @@ impl Library {
         }
     }
 
-    pub fn admin_dir(&self) -> &Path {
-        &self.admin_dir
-    }
-
     /// Whether `spec` names a profile (as opposed to a file path).
     pub fn is_path(spec: &str) -> bool {
         spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml")

@@ -74,12 +74,6 @@ impl Renderer {
         let _ = err.write_all(text.as_bytes());
     }
 
-    /// A warning on standard error.
-    pub fn warning(&self, message: &str) {
-        let mut err = anstream::AutoStream::new(io::stderr().lock(), self.color);
-        let _ = writeln!(err, "tcptune: {CHANGE}warning{CHANGE:#}: {message}");
-    }
-
     pub fn list(&self, profiles: &[Listing]) -> Result<(), Error> {
         if self.format == Format::Json {
             return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "profiles": profiles }));
