@@ -1,343 +1,374 @@
-//! `Change`: what `apply` or `revert` will do (live writes and the sysctl.d
-//! file), built purely from a plan or the recorded `State`, and `execute`,
-//! the one place that changes the system.
+//! `apply` and `revert`, the two commands that change the system, as one
+//! transaction each:
 //!
-//! Order of execution, under the lock: record the state for revert; write
-//! each live value and read it back; then replace the file. Any failure
-//! restores every live value already written (in reverse order) and writes
-//! no file, so a host is never left half-changed.
+//! 1. check what may be done here (target file, `--netns`, a live kernel,
+//!    privileges) before anything is shown;
+//! 2. take the lock, plan, and show the plan;
+//! 3. confirm: `--yes`, or a "y" on a terminal; without a terminal and
+//!    without `--yes`, stop (exit 2): no host changes unconfirmed;
+//! 4. record the originals and a journal in the state, durably;
+//! 5. execute with SIGTERM/SIGINT/SIGHUP deferred (see `change::execute`);
+//! 6. close the journal (or, after a clean rollback, put the state back).
+//!
+//! The contract with `check`: after `apply P` exits 0, `check P` exits 0
+//! (for the halves applied). When apply cannot make that true (another
+//! file wins at boot, the boot files cannot all be read), it exits 2 and
+//! says why, every time, not only the first.
 
 use std::path::{Path, PathBuf};
 
-use crate::boot::{BootConfig, Loader};
-use crate::catalog;
+use crate::Context;
+use crate::change::{self, Change};
 use crate::error::Error;
-use crate::kernel::Kernel;
-use crate::plan::Plan;
-use crate::state::{FileRecord, State};
-use crate::sysctl_file::{self, Setting};
-use crate::value::Value;
+use crate::exit_code::ExitCode;
+use crate::kernel::{ProcSys, Visibility};
+use crate::lock::{self, Lock};
+use crate::plan::Status;
+use crate::signals;
+use crate::state::{Journal, Place, State};
+use crate::sysctl_file;
 
-/// One live value to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveWrite {
-    pub key: String,
-    /// What the kernel holds now (kernel text), restored on rollback.
-    pub previous: String,
-    pub value: String,
+pub struct ApplyOptions {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub wait: bool,
+    pub live_only: bool,
+    pub persist_only: bool,
+    pub file: Option<PathBuf>,
 }
 
-/// The sysctl.d file before and after; `new: None` removes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileChange {
-    /// As the system sees it.
-    pub path: PathBuf,
-    /// Where tcptune writes it (below `--root`).
-    pub real: PathBuf,
-    pub old: Option<String>,
-    pub new: Option<String>,
+pub struct RevertOptions {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub wait: bool,
+    pub last: bool,
 }
 
-impl FileChange {
-    pub fn changes(&self) -> bool {
-        self.old != self.new
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Change {
-    pub live: Vec<LiveWrite>,
-    pub file: Option<FileChange>,
-    /// Other files that set a key this change persists: (key, file:line, value).
-    pub others: Vec<(String, String, String)>,
-    /// Keys whose persisted value would lose at boot: (key, winning file:line).
-    pub overridden: Vec<(String, String)>,
-}
-
-impl Change {
-    pub fn is_empty(&self) -> bool {
-        self.live.is_empty() && !self.file.as_ref().is_some_and(FileChange::changes)
-    }
-
-    /// What `apply` does for `plan`: `live` and `persist` select the halves.
-    pub fn for_apply(
-        plan: &Plan,
-        root: &Path,
-        file: &Path,
-        halves: (bool, bool),
-        loader: Loader,
-    ) -> Result<Change, Error> {
-        let (do_live, do_persist) = halves;
-        let mut change = Change::default();
-        if do_live {
-            for r in plan.changes() {
-                let (Some(desired), Some(previous)) = (&r.desired, &r.live) else {
-                    continue;
-                };
-                change.live.push(LiveWrite {
-                    key: r.key.clone(),
-                    previous: previous.to_kernel(),
-                    value: desired.to_kernel(),
-                });
-            }
-        }
-        if do_persist {
-            // An image or chroot without /proc/sys: persist every entry.
-            let no_kernel = !root.join("proc/sys").is_dir();
-            let settings = sysctl_file::settings(plan, no_kernel);
-            let real = sysctl_file::under(root, file);
-            let old = sysctl_file::read(&real).map_err(|e| Error::io(&real, e))?;
-            let new = sysctl_file::render(&plan.profile, &plan.source, &plan.chain, &settings);
-            change.check_conflicts(root, file, &new, &settings, loader);
-            change.file = Some(FileChange {
-                path: file.to_path_buf(),
-                real,
-                old,
-                new: Some(new),
-            });
-        }
-        Ok(change)
-    }
-
-    /// Which other files set the keys we persist, and whether ours would
-    /// win at boot (the boot model read as if our file were written).
-    fn check_conflicts(
-        &mut self,
-        root: &Path,
-        file: &Path,
-        content: &str,
-        settings: &[Setting],
-        loader: Loader,
-    ) {
-        // Read once, as if our file were written: other files are the same
-        // either way, and this says whether ours wins.
-        let after = BootConfig::read_with(root, loader, Some((file, content)));
-        for s in settings {
-            let prov = after.provenance(&s.key);
-            for l in &prov.candidates {
-                let at = after.file_of(l);
-                if at != file {
-                    self.others.push((
-                        s.key.clone(),
-                        format!("{}:{}", at.display(), l.line),
-                        l.value.clone().unwrap_or_else(|| "(excluded)".into()),
-                    ));
-                }
-            }
-            match prov.winner {
-                Some(w) if after.file_of(w) != file => {
-                    self.overridden.push((
-                        s.key.clone(),
-                        format!(
-                            "{}:{} ({} = {})",
-                            after.file_of(w).display(),
-                            w.line,
-                            w.written,
-                            w.value.as_deref().unwrap_or_default()
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => self.overridden.push((
-                    s.key.clone(),
-                    format!(
-                        "nowhere: {} does not read {}",
-                        loader.name(),
-                        file.display()
-                    ),
-                )),
-            }
-        }
-    }
-
-    /// What `revert` does: put back the recorded live values and file.
-    pub fn for_revert(state: &State, kernel: &dyn Kernel, root: &Path) -> Result<Change, Error> {
-        let mut change = Change::default();
-        for (key, previous) in &state.previous_live {
-            let param = catalog::find(key);
-            let Some(now) = kernel.read(key)? else {
-                continue;
-            };
-            let (now_v, prev_v) = (
-                Value::from_kernel(&now, param),
-                Value::from_kernel(previous, param),
-            );
-            if now_v != prev_v {
-                change.live.push(LiveWrite {
-                    key: key.clone(),
-                    previous: now.trim().to_string(),
-                    value: previous.trim().to_string(),
-                });
-            }
-        }
-        if let Some(rec) = &state.file {
-            let real = sysctl_file::under(root, &rec.path);
-            let old = sysctl_file::read(&real).map_err(|e| Error::io(&real, e))?;
-            change.file = Some(FileChange {
-                path: rec.path.clone(),
-                real,
-                old,
-                new: rec.previous.clone(),
-            });
-        }
-        Ok(change)
-    }
-
-    /// The state `revert` needs to undo this change.
-    pub fn state(&self, profile: &str) -> State {
-        State {
-            version: State::VERSION,
-            profile: profile.to_string(),
-            previous_live: self
-                .live
-                .iter()
-                .map(|w| (w.key.clone(), w.previous.clone()))
-                .collect(),
-            file: self
-                .file
-                .as_ref()
-                .filter(|f| f.changes())
-                .map(|f| FileRecord {
-                    path: f.path.clone(),
-                    previous: f.old.clone(),
-                }),
-        }
-    }
-}
-
-/// Carries out `change`: live values first (each read back), then the
-/// file. On any failure, restores the live values already written.
-pub fn execute(change: &Change, kernel: &dyn Kernel) -> Result<(), Error> {
-    let mut done: Vec<&LiveWrite> = Vec::new();
-    for w in &change.live {
-        if let Err(failure) = write_and_verify(kernel, w) {
-            return Err(rollback(kernel, &done, failure));
-        }
-        done.push(w);
-    }
-    if let Some(f) = change.file.as_ref().filter(|f| f.changes()) {
-        let result = match &f.new {
-            Some(content) => f
-                .real
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| sysctl_file::write_atomic(&f.real, content)),
-            None => sysctl_file::remove(&f.real),
-        };
-        if let Err(e) = result {
-            return Err(rollback(
-                kernel,
-                &done,
-                Error::Persist {
-                    path: f.path.clone(),
-                    source: e,
-                },
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn write_and_verify(kernel: &dyn Kernel, w: &LiveWrite) -> Result<(), Error> {
-    kernel
-        .write(&w.key, &w.value)
-        .map_err(|source| Error::Write {
-            key: w.key.clone(),
-            value: w.value.clone(),
-            source,
-        })?;
-    let param = catalog::find(&w.key);
-    let got = kernel.read(&w.key)?.unwrap_or_default();
-    if Value::from_kernel(&got, param) != Value::from_kernel(&w.value, param) {
-        return Err(Error::ReadBack {
-            key: w.key.clone(),
-            wrote: w.value.clone(),
-            got: got.trim().to_string(),
+/// Which halves a run may touch here: (live, persist).
+fn halves(cx: &Context, live_only: bool, persist_only: bool) -> Result<(bool, bool), Error> {
+    if cx.other_netns && persist_only {
+        return Err(Error::NetnsPersist {
+            what: "--persist-only",
         });
     }
+    let persist = !live_only && !cx.other_netns;
+    let live = !persist_only;
+    match cx.visibility() {
+        Visibility::Broken(why) => Err(Error::NoLiveKernel { why }),
+        Visibility::Offline if live => Err(Error::NoLiveKernel {
+            why: format!(
+                "no live kernel under {} (no /proc/sys): pass --persist-only to write the image's sysctl.d file",
+                cx.root.path().display()
+            ),
+        }),
+        _ => Ok((live, persist)),
+    }
+}
+
+/// The lock, unless this is a dry run; checked for permission first, so a
+/// user who cannot apply learns it before any plan is shown.
+fn lock_unless_dry(cx: &Context, dry_run: bool, wait: bool) -> Result<Option<Lock>, Error> {
+    if dry_run {
+        return Ok(None);
+    }
+    let dir = Path::new(lock::LOCK_DIR);
+    if let Err(source) = cx.root.can_create_in(dir) {
+        return Err(Error::NotPermitted {
+            what: "taking the lock",
+            path: cx.root.show(dir),
+            source,
+        });
+    }
+    Lock::acquire(cx.root, wait).map(Some)
+}
+
+/// Refuses, before the plan is shown, what this user could not do.
+fn check_privileges(cx: &Context, change: &Change, place: &Place) -> Result<(), Error> {
+    if let Some(w) = change.live.first() {
+        let path = ProcSys::path(&w.key);
+        if let Err(source) = cx.root.can_write(&path) {
+            return Err(Error::NotPermitted {
+                what: "setting live values",
+                path: cx.root.show(&path),
+                source,
+            });
+        }
+    }
+    let dirs = change
+        .files
+        .iter()
+        .filter(|f| f.changes())
+        .filter_map(|f| f.path.parent().map(Path::to_path_buf))
+        .chain(std::iter::once(place.dir.clone()));
+    for dir in dirs {
+        if let Err(source) = cx.root.can_create_in(&dir) {
+            return Err(Error::NotPermitted {
+                what: "writing the sysctl.d file and the state",
+                path: cx.root.show(&dir),
+                source,
+            });
+        }
+    }
     Ok(())
 }
 
-fn rollback(kernel: &dyn Kernel, done: &[&LiveWrite], failure: Error) -> Error {
-    let mut restored = 0;
-    let mut not_restored = Vec::new();
-    for w in done.iter().rev() {
-        match kernel.write(&w.key, &w.previous) {
-            Ok(()) => restored += 1,
-            Err(e) => not_restored.push(format!(
-                "{} (to {}: {})",
-                w.key,
-                w.previous,
-                crate::error::io_meaning(&e)
-            )),
-        }
+/// "y" on a terminal, or `--yes`; no terminal and no `--yes` is an error.
+fn confirm(cx: &Context, yes: bool, command: &'static str, question: &str) -> Result<bool, Error> {
+    if yes {
+        return Ok(true);
     }
-    Error::RolledBack {
-        failure: Box::new(failure),
-        restored,
-        not_restored,
+    cx.out
+        .confirm(question)
+        .ok_or(Error::NoTerminal { command })
+}
+
+/// A note for a journal left by a run that did not finish.
+fn interrupted_note(journal: &Journal) -> String {
+    format!(
+        "an earlier {} ({}pid {}) did not finish; the original values it recorded are kept, and revert restores them",
+        journal.command,
+        journal
+            .profile
+            .as_ref()
+            .map(|p| format!("profile {p}, "))
+            .unwrap_or_default(),
+        journal.pid
+    )
+}
+
+pub fn apply(cx: &Context, spec: &str, o: ApplyOptions) -> Result<ExitCode, Error> {
+    let file = o
+        .file
+        .clone()
+        .unwrap_or_else(|| sysctl_file::DEFAULT_PATH.into());
+    sysctl_file::check_target(&file)?;
+    let (live, persist) = halves(cx, o.live_only, o.persist_only)?;
+    // Hold the lock from planning to the end, so the plan is still true
+    // when it is carried out.
+    let _lock = lock_unless_dry(cx, o.dry_run, o.wait)?;
+    let (plan, _) = cx.plan(spec, false)?;
+    if let Some(r) = plan.rows.iter().find(|r| r.status == Status::Unreadable) {
+        return Err(Error::Unreadable {
+            key: r.key.clone(),
+            why: r.unreadable.clone().unwrap_or_default(),
+        });
+    }
+    if persist && plan.boot_unknown() {
+        return Err(Error::BootUnknown {
+            files: cx
+                .boot()
+                .unknown()
+                .map(|(p, w)| (cx.root.show(p), w.to_string()))
+                .collect(),
+        });
+    }
+    let change = Change::for_apply(&plan, cx.root, &file, (live, persist), cx.config.loader)?;
+    let place = cx.place();
+    if !o.dry_run {
+        check_privileges(cx, &change, &place)?;
+    }
+    let earlier = State::load(cx.root, &place, cx.netns)?;
+    let mut notes: Vec<String> = earlier
+        .as_ref()
+        .and_then(|s| s.journal.as_ref())
+        .map(interrupted_note)
+        .into_iter()
+        .collect();
+    if cx.other_netns && !o.live_only {
+        notes.push("--netns without --root changes live values only: another namespace's boot files live in its own root".into());
+    }
+    cx.out.change_plan(Some(&plan), &change, &notes)?;
+    if !change.overridden.is_empty() && !o.force {
+        return Err(Error::Overridden {
+            file,
+            by: change.overridden.clone(),
+        });
+    }
+    if change.is_empty() {
+        if let Some(mut s) = earlier.filter(|s| s.journal.is_some()) {
+            s.journal = None;
+            s.save(cx.root, &place)?;
+        }
+        cx.out.outcome(
+            "apply",
+            Some(&plan),
+            &change,
+            &notes,
+            "nothing-to-do",
+            "Nothing to do: the live values and the file are already in place.",
+        )?;
+        return Ok(ExitCode::Success);
+    }
+    if o.dry_run {
+        cx.out.outcome(
+            "apply",
+            Some(&plan),
+            &change,
+            &notes,
+            "dry-run",
+            "Dry run: nothing was changed.",
+        )?;
+        return Ok(ExitCode::Success);
+    }
+    if !confirm(cx, o.yes, "apply", "Apply these changes?")? {
+        cx.out.outcome(
+            "apply",
+            Some(&plan),
+            &change,
+            &notes,
+            "declined",
+            "Nothing was changed.",
+        )?;
+        return Ok(ExitCode::Drift);
+    }
+    let before = earlier.unwrap_or_else(|| State::new(cx.netns));
+    let mut state = before.clone();
+    let record = change.record(state.next_seq(), &plan.profile);
+    state.begin(&record, "apply");
+    state.save(cx.root, &place)?;
+    let deferral = signals::Deferral::start();
+    if let Err(e) = change::execute(&change, &cx.kernel, cx.root) {
+        drop(deferral);
+        settle_failure(cx, &place, before, state, &e);
+        return Err(e);
+    }
+    drop(deferral);
+    state.finish(record);
+    state.save(cx.root, &place)?;
+    cx.out.outcome(
+        "apply",
+        Some(&plan),
+        &change,
+        &notes,
+        "applied",
+        &done_text(&change),
+    )?;
+    Ok(ExitCode::Success)
+}
+
+/// After a failed run: a clean rollback changed nothing, so the state goes
+/// back to what it was; otherwise the originals stay recorded for revert.
+fn settle_failure(cx: &Context, place: &Place, before: State, mut begun: State, e: &Error) {
+    let clean = matches!(e,
+        Error::RolledBack { not_restored, .. } | Error::Interrupted { not_restored, .. } if not_restored.is_empty());
+    let result = if clean {
+        if before.is_empty() && before.journal.is_none() {
+            State::remove(cx.root, place)
+        } else {
+            let mut s = before;
+            s.journal = None;
+            s.save(cx.root, place)
+        }
+    } else {
+        begun.journal = None;
+        begun.save(cx.root, place)
+    };
+    if let Err(save) = result {
+        crate::render::Renderer::warning(
+            cx.config.color,
+            &format!("could not update the state after the failure: {save}"),
+        );
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::io;
-
-    /// A kernel in memory that refuses one key.
-    struct FakeKernel {
-        values: RefCell<HashMap<String, String>>,
-        refuse: &'static str,
+pub fn revert(cx: &Context, o: RevertOptions) -> Result<ExitCode, Error> {
+    let (live, _) = halves(cx, false, !matches!(cx.visibility(), Visibility::Live))?;
+    let _lock = lock_unless_dry(cx, o.dry_run, o.wait)?;
+    let place = cx.place();
+    let Some(mut state) = State::load(cx.root, &place, cx.netns)?.filter(|s| !s.is_empty()) else {
+        let change = Change::default();
+        cx.out.outcome("revert", None, &change, &[], "nothing-to-do", "Nothing to revert: tcptune has not changed anything here (or a revert already undid it).")?;
+        return Ok(ExitCode::Success);
+    };
+    let notes: Vec<String> = state
+        .journal
+        .as_ref()
+        .map(interrupted_note)
+        .into_iter()
+        .collect();
+    let change = match (o.last, state.applies.last()) {
+        (true, Some(record)) => Change::for_revert_last(record, &cx.kernel, cx.root, live)?,
+        (true, None) => Change::default(),
+        (false, _) => Change::for_revert(&state, &cx.kernel, cx.root, live)?,
+    };
+    if !o.dry_run {
+        check_privileges(cx, &change, &place)?;
     }
-
-    impl Kernel for FakeKernel {
-        fn read(&self, key: &str) -> Result<Option<String>, Error> {
-            Ok(self.values.borrow().get(key).cloned())
-        }
-        fn has(&self, key: &str) -> bool {
-            self.values.borrow().contains_key(key)
-        }
-        fn write(&self, key: &str, value: &str) -> io::Result<()> {
-            if key == self.refuse {
-                return Err(io::Error::from_raw_os_error(22));
-            }
-            self.values.borrow_mut().insert(key.into(), value.into());
-            Ok(())
-        }
+    cx.out.change_plan(None, &change, &notes)?;
+    if o.dry_run {
+        cx.out.outcome(
+            "revert",
+            None,
+            &change,
+            &notes,
+            "dry-run",
+            "Dry run: nothing was changed.",
+        )?;
+        return Ok(ExitCode::Success);
     }
-
-    #[test]
-    fn a_refused_write_restores_everything_already_written() {
-        let k = FakeKernel {
-            values: RefCell::new(
-                [("a", "1"), ("b", "2"), ("c", "3")]
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .into(),
-            ),
-            refuse: "c",
-        };
-        let w = |key: &str, previous: &str, value: &str| LiveWrite {
-            key: key.into(),
-            previous: previous.into(),
-            value: value.into(),
-        };
-        let change = Change {
-            live: vec![w("a", "1", "10"), w("b", "2", "20"), w("c", "3", "30")],
-            ..Change::default()
-        };
-        let err = execute(&change, &k).unwrap_err();
-        assert!(
-            matches!(&err, Error::RolledBack { restored: 2, not_restored, .. } if not_restored.is_empty()),
-            "{err}"
-        );
-        assert!(
-            err.to_string()
-                .starts_with("cannot write 30 to c: Invalid argument"),
-            "{err}"
-        );
-        assert_eq!(k.values.borrow()["a"], "1");
-        assert_eq!(k.values.borrow()["b"], "2");
+    if !change.is_empty() && !confirm(cx, o.yes, "revert", "Revert these changes?")? {
+        cx.out.outcome(
+            "revert",
+            None,
+            &change,
+            &notes,
+            "declined",
+            "Nothing was changed.",
+        )?;
+        return Ok(ExitCode::Drift);
     }
+    let before = state.clone();
+    state.journal = Some(Journal {
+        command: if o.last { "revert --last" } else { "revert" }.into(),
+        profile: None,
+        pid: std::process::id(),
+        at: crate::state::now(),
+    });
+    state.save(cx.root, &place)?;
+    let deferral = signals::Deferral::start();
+    if let Err(e) = change::execute(&change, &cx.kernel, cx.root) {
+        drop(deferral);
+        settle_failure(cx, &place, before, state, &e);
+        return Err(e);
+    }
+    drop(deferral);
+    if o.last {
+        state.pop_last();
+    }
+    if !o.last || state.is_empty() {
+        State::remove(cx.root, &place)?;
+    } else {
+        state.save(cx.root, &place)?;
+    }
+    let what = if o.last {
+        "the last apply"
+    } else {
+        "everything tcptune changed"
+    };
+    let text = if change.is_empty() {
+        format!("Nothing to restore: {what} is already as it was; the record is cleared.")
+    } else {
+        format!("Reverted {what}: {}", done_text(&change))
+    };
+    cx.out
+        .outcome("revert", None, &change, &notes, "reverted", &text)?;
+    Ok(ExitCode::Success)
+}
+
+/// "4 live values written and read back; wrote /etc/sysctl.d/x.conf."
+fn done_text(change: &Change) -> String {
+    let mut parts = Vec::new();
+    match change.live.len() {
+        0 => {}
+        1 => parts.push("1 live value written and read back".to_string()),
+        n => parts.push(format!("{n} live values written and read back")),
+    }
+    for f in change.files.iter().filter(|f| f.changes()) {
+        parts.push(match f.new {
+            Some(_) => format!("wrote {}", f.path.display()),
+            None => format!("removed {}", f.path.display()),
+        });
+    }
+    format!("{}.", parts.join("; "))
 }

@@ -190,14 +190,19 @@ override it at boot. Running it again when everything is in place changes nothin
         wait: bool,
     },
 
-    /// Undo the last apply: restore its live values and its file
+    /// Put back what the host had before tcptune: live values and files
     #[command(
-        long_about = "Undo the last apply: restore the live values it changed and the sysctl.d file \
-as it was (removing it if apply created it), with the same plan, confirmation, dry run, read-back and \
-rollback as apply. The record of the last apply is then removed, so a second revert reports that there \
-is nothing to revert."
+        long_about = "Put the host back as it was before tcptune's first apply (since the last full \
+revert): every live value tcptune wrote returns to its original value, and every sysctl.d file it wrote \
+to what it held (or is removed, if tcptune created it), however many applies, repairs or interrupted \
+runs came in between. Values someone else changed since tcptune set them are marked in the plan. With \
+--last, only the most recent apply is undone. Same plan, confirmation, dry run, read-back and rollback \
+as apply. With nothing to undo it says so and exits 0."
     )]
     Revert {
+        /// Undo only the most recent apply, not everything since the first
+        #[arg(long)]
+        last: bool,
         /// Do not ask (without a terminal tcptune never asks)
         #[arg(long, short = 'y')]
         yes: bool,

@@ -28,7 +28,9 @@ impl Config {
         let loader = match cli.loader {
             Some(LoaderArg::Systemd) => Loader::Systemd,
             Some(LoaderArg::Procps) => Loader::Procps,
-            None => Loader::detect(&cli.root),
+            None => {
+                crate::root::Root::open(&cli.root).map_or(Loader::Procps, |r| Loader::detect(&r))
+            }
         };
         Config {
             root: cli.root.clone(),

@@ -92,6 +92,24 @@ pub enum Problem {
     ExtendsCycle {
         chain: Vec<String>,
     },
+    BadKey(crate::key::KeyError),
+    /// A key outside net.* without `allow_outside_net: true`.
+    OutsideNet {
+        key: String,
+    },
+    /// A value with a character no sysctl.d line can hold.
+    UnsafeValue {
+        text: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
+    TooDeep {
+        limit: usize,
+    },
+    TooManyKeys {
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -174,6 +192,28 @@ impl fmt::Display for Problem {
                 write!(f, "extends unknown profile `{name}` (see `tcptune list`)")
             }
             ExtendsCycle { chain } => write!(f, "extends forms a cycle: {}", chain.join(" -> ")),
+            BadKey(e) => write!(f, "not a sysctl key: {e}"),
+            OutsideNet { key } => write!(
+                f,
+                "{key} is outside net.*: tcptune is a TCP tool and sets only net.* keys unless an entry opts in; to set it anyway, write `{key}: {{value: ..., allow_outside_net: true, why: ...}}` (diff marks such keys for review)"
+            ),
+            UnsafeValue { text } => write!(
+                f,
+                "the value {text} holds a control character; a sysctl.d line cannot carry it"
+            ),
+            TooLarge { limit } => write!(
+                f,
+                "larger than {} KiB; a profile is a short file",
+                limit / 1024
+            ),
+            TooDeep { limit } => write!(
+                f,
+                "nested more than {limit} levels deep; a profile is at most 3 levels"
+            ),
+            TooManyKeys { limit } => write!(
+                f,
+                "more than {limit} entries; the kernel has fewer TCP settings than that"
+            ),
         }
     }
 }
@@ -249,11 +289,71 @@ pub enum Error {
     #[error("cannot write {}: {}", .path.display(), io_meaning(.source))]
     Persist { path: PathBuf, source: io::Error },
 
-    #[error("another tcptune apply or revert is running (it holds {}); try again when it ends, or pass --wait", .path.display())]
-    Locked { path: PathBuf },
+    #[error("another tcptune apply or revert is running (it holds {}{}); try again when it ends, or pass --wait", .path.display(), .holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
+    Locked {
+        path: PathBuf,
+        holder: Option<String>,
+    },
 
-    #[error("nothing to revert: {} does not exist (apply has not run here, or revert already undid it)", .path.display())]
-    NothingToRevert { path: PathBuf },
+    #[error("{}: {why}; tcptune runs as root and takes no instructions from a {what} that others can change. Fix: {fix}", .path.display())]
+    Untrusted {
+        path: PathBuf,
+        what: String,
+        why: String,
+        fix: String,
+    },
+
+    #[error("--file {}: {why}", clean_path(.path))]
+    BadTarget { path: PathBuf, why: String },
+
+    #[error("profile {profile}{}: {why}", if .key.is_empty() { String::new() } else { format!(", key {}", .key) })]
+    Unrenderable {
+        profile: String,
+        key: String,
+        why: String,
+    },
+
+    #[error("{what}: cannot write {}: {}{}; nothing was changed", .path.display(), io_meaning(.source), permission_hint(.source))]
+    NotPermitted {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+
+    #[error(
+        "no terminal to confirm on: pass --yes to {command} without asking (nothing was changed)"
+    )]
+    NoTerminal { command: &'static str },
+
+    #[error("interrupted by {}: {}", signal_name(*.signal), rollback_text(.restored, .not_restored))]
+    Interrupted {
+        signal: i32,
+        restored: usize,
+        not_restored: Vec<String>,
+    },
+
+    #[error("{why}")]
+    NoLiveKernel { why: String },
+
+    #[error("cannot read {key}: {why}; its drift cannot be judged")]
+    Unreadable { key: String, why: String },
+
+    #[error("`{}` is not a sysctl key tcptune or this kernel knows{}", crate::render::sanitize::clean(.name), suggestion_text(.suggestion))]
+    UnknownKey {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
+
+    #[error("the boot view is unknown: {}", unknown_text(.files))]
+    BootUnknown { files: Vec<(PathBuf, String)> },
+
+    #[error("--netns {name}: not a network namespace")]
+    NotANetns { name: String },
+
+    #[error(
+        "{what} conflicts with --netns without --root: another namespace's boot files are in its own root; pass --root for its file system, or use --live-only"
+    )]
+    NetnsPersist { what: &'static str },
 
     #[error("{}: {why}; move it aside to start afresh", .path.display())]
     BadState { path: PathBuf, why: String },
@@ -273,6 +373,36 @@ pub enum Error {
 
     #[error("--netns {name}: {}", io_meaning(.source))]
     Netns { name: String, source: io::Error },
+}
+
+fn clean_path(p: &std::path::Path) -> String {
+    crate::render::sanitize::clean(&p.display().to_string()).into_owned()
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+fn unknown_text(files: &[(PathBuf, String)]) -> String {
+    files
+        .iter()
+        .map(|(p, why)| format!("{}: {why}", p.display()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn permission_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(13) | Some(1) if !crate::trust::running_as_root() => {
+            ". Run as root (CAP_NET_ADMIN for this network namespace's values)"
+        }
+        _ => "",
+    }
 }
 
 fn write_hint(e: &io::Error) -> &'static str {
@@ -296,12 +426,25 @@ fn overridden_text(file: &std::path::Path, by: &[(String, String)]) -> String {
 
 fn rollback_text(restored: &usize, not_restored: &[String]) -> String {
     if not_restored.is_empty() {
-        format!("Rolled back: {restored} live value(s) restored; no file was written.")
+        format!(
+            "Rolled back: {} restored; no file was written.",
+            live_values(*restored)
+        )
     } else {
         format!(
-            "Rolled back {restored} live value(s), but could NOT restore: {}. Check them by hand.",
+            "Rolled back {}, but could NOT restore: {}. Check them by hand.",
+            live_values(*restored),
             not_restored.join(", ")
         )
+    }
+}
+
+/// "1 live value", "4 live values".
+pub fn live_values(n: usize) -> String {
+    if n == 1 {
+        "1 live value".into()
+    } else {
+        format!("{n} live values")
     }
 }
 

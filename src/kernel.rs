@@ -1,6 +1,6 @@
 //! Live kernel access: `Kernel`, the small trait the rest of the program
 //! reads (and, for `apply`, writes) sysctls through, and `ProcSys`, its
-//! implementation over `/proc/sys` under a configurable root.
+//! implementation over `/proc/sys` below the root (see `root`).
 //!
 //! We do not use the `sysctl` crate: it hard-codes `/proc/sys` (no test
 //! root), turns every open error into NotFound without the key, and cannot
@@ -9,12 +9,21 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::key;
+use crate::root::{self, Root};
+
+/// What reading one key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    Value(String),
+    /// This kernel (or this network namespace) has no such key.
+    Absent,
+    /// It exists but cannot be read (a write-only key, or not root).
+    Unreadable(String),
+}
 
 pub trait Kernel {
-    /// The value of `key` as the kernel prints it, or `None` when this
-    /// kernel (or this network namespace) has no such key.
-    fn read(&self, key: &str) -> Result<Option<String>, Error>;
+    fn read(&self, key: &str) -> Reading;
 
     /// Whether the key exists, without reading it.
     fn has(&self, key: &str) -> bool;
@@ -24,88 +33,94 @@ pub trait Kernel {
     fn write(&self, key: &str, value: &str) -> io::Result<()>;
 }
 
-pub struct ProcSys {
-    dir: PathBuf,
+/// Whether a live kernel can be seen below the root, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    Live,
+    /// `--root` names an image with no /proc/sys: boot files only.
+    Offline,
+    /// /proc/sys should be there and is not usable (message says why).
+    Broken(String),
 }
 
-impl ProcSys {
-    pub fn new(root: &Path) -> ProcSys {
-        ProcSys {
-            dir: root.join("proc/sys"),
+pub struct ProcSys<'r> {
+    root: &'r Root,
+}
+
+impl<'r> ProcSys<'r> {
+    pub fn new(root: &'r Root) -> ProcSys<'r> {
+        ProcSys { root }
+    }
+
+    /// The system path of `key`.
+    pub fn path(key: &str) -> PathBuf {
+        Path::new("/proc/sys").join(key::to_path(key))
+    }
+
+    /// Whether this root has a live kernel: on the running system
+    /// /proc/sys must be procfs with a net/ directory; under `--root`, an
+    /// image without /proc/sys is offline (boot view only), and one whose
+    /// /proc/sys/net is missing or empty is broken.
+    pub fn visibility(&self) -> Visibility {
+        let sys = Path::new("/proc/sys");
+        if !self.root.is_host() && self.root.meta(sys, true).is_err() {
+            return Visibility::Offline;
+        }
+        // PROC_SUPER_MAGIC's type differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let procfs = libc::PROC_SUPER_MAGIC as i64;
+        if self.root.is_host() && self.root.fs_type(sys).ok() != Some(procfs) {
+            return Visibility::Broken(
+                "/proc/sys is not procfs here: is /proc mounted? (mount -t proc proc /proc)".into(),
+            );
+        }
+        match self.root.list(&sys.join("net")) {
+            Ok(entries) if !entries.is_empty() => Visibility::Live,
+            Ok(_) => Visibility::Broken(format!(
+                "{} is empty: no live kernel values can be read",
+                self.root.show(&sys.join("net")).display()
+            )),
+            Err(e) => Visibility::Broken(format!(
+                "cannot read {}: {}",
+                self.root.show(&sys.join("net")).display(),
+                crate::error::io_meaning(&e)
+            )),
         }
     }
-
-    pub fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(key_to_path(key))
-    }
 }
 
-impl Kernel for ProcSys {
-    fn read(&self, key: &str) -> Result<Option<String>, Error> {
-        let path = self.path(key);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(source) => Err(Error::Read {
-                key: key.to_string(),
-                path,
-                source,
-            }),
+impl Kernel for ProcSys<'_> {
+    fn read(&self, key: &str) -> Reading {
+        match self.root.read_proc(&Self::path(key)) {
+            Ok(text) => Reading::Value(text),
+            Err(e) if root::is_absent(&e) => Reading::Absent,
+            Err(e) => Reading::Unreadable(crate::error::io_meaning(&e)),
         }
     }
 
     fn has(&self, key: &str) -> bool {
-        self.path(key).is_file()
+        self.root.meta(&Self::path(key), true).is_ok()
     }
 
     fn write(&self, key: &str, value: &str) -> io::Result<()> {
-        use std::io::Write;
         // One write(2) of the whole value: procfs parses each write alone.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.path(key))?;
-        f.write_all(format!("{value}\n").as_bytes())
-    }
-}
-
-fn is_absent(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
-}
-
-/// The path of `key` below /proc/sys, by sysctl.d(5)'s rule: when the first
-/// separator is a dot, dots separate and slashes stand for dots inside a
-/// name (`net.ipv4.conf.eth0/100.rp_filter`); otherwise slashes separate.
-pub fn key_to_path(key: &str) -> String {
-    let key = key.trim_start_matches(['.', '/']);
-    match key.find(['.', '/']) {
-        Some(i) if key.as_bytes()[i] == b'.' => key
-            .chars()
-            .map(|c| match c {
-                '.' => '/',
-                '/' => '.',
-                c => c,
-            })
-            .collect(),
-        _ => key.to_string(),
+        self.root.write_proc(&Self::path(key), value)
     }
 }
 
 /// TCP sockets in LISTEN state (`st` 0A) in the caller's network
 /// namespace, from /proc/net/tcp and tcp6; `None` when neither is readable.
-pub fn listening_sockets(root: &Path) -> Option<usize> {
+pub fn listening_sockets(root: &Root) -> Option<usize> {
     let mut found = None;
     // thread-self: the network namespace of this thread (see --netns); a
     // fake root may only have proc/net.
-    let dir = if root.join("proc/thread-self/net").is_dir() {
-        "proc/thread-self/net"
+    let dir = if root.meta(Path::new("/proc/thread-self/net"), true).is_ok() {
+        "/proc/thread-self/net"
     } else {
-        "proc/net"
+        "/proc/net"
     };
-    for file in ["tcp", "tcp6"].map(|f| format!("{dir}/{f}")) {
-        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+    for file in ["tcp", "tcp6"] {
+        let Ok(text) = root.read_string(&Path::new(dir).join(file), 256 << 20) else {
             continue;
         };
         let n = text
@@ -116,41 +131,4 @@ pub fn listening_sockets(root: &Path) -> Option<usize> {
         found = Some(found.unwrap_or(0) + n);
     }
     found
-}
-
-/// Whether `key` names something below /proc/sys and nothing outside it.
-pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key_to_path(key)
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-        && !key
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '=')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dots_and_slashes_follow_sysctl_d() {
-        assert_eq!(key_to_path("net.core.somaxconn"), "net/core/somaxconn");
-        assert_eq!(
-            key_to_path("net.ipv4.conf.eth0/100.rp_filter"),
-            "net/ipv4/conf/eth0.100/rp_filter"
-        );
-        assert_eq!(
-            key_to_path("net/ipv4/conf/eth0.100/rp_filter"),
-            "net/ipv4/conf/eth0.100/rp_filter"
-        );
-    }
-
-    #[test]
-    fn keys_stay_below_proc_sys() {
-        assert!(is_valid_key("net.ipv4.conf.eth0/100.rp_filter"));
-        for bad in ["net/../../etc/passwd", "net..core", "a b", "", "net.core."] {
-            assert!(!is_valid_key(bad), "{bad}");
-        }
-    }
 }

@@ -3,18 +3,23 @@
 //!
 //! `run` maps a parsed command line to its work: load and validate a
 //! profile (`library`, `profile`), read the live kernel once (`kernel`,
-//! `plan::Snapshot`), build a pure `plan::Plan`, explain it (`explain`,
-//! `timing`) and hand the result to `render`, the only module that prints.
+//! `plan::Snapshot`) and the boot files (`boot`), build a pure `plan::Plan`,
+//! explain it (`explain`, `timing`) and hand the result to `render`, the
+//! only module that prints. `apply` and `revert` are the only commands
+//! that change anything. Every file is opened through `root`, the one
+//! path gate.
 
 pub mod apply;
 pub mod boot;
 pub mod catalog;
+pub mod change;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exit_code;
 pub mod explain;
 pub mod kernel;
+pub mod key;
 pub mod library;
 pub mod locator;
 pub mod lock;
@@ -23,10 +28,15 @@ pub mod netns;
 pub mod plan;
 pub mod profile;
 pub mod render;
+pub mod root;
+pub mod signals;
 pub mod state;
 pub mod sysctl_file;
 pub mod timing;
+pub mod trust;
 pub mod value;
+
+use std::cell::OnceCell;
 
 use boot::{BootConfig, Loader};
 use cli::{Cli, Command};
@@ -34,10 +44,11 @@ use config::Config;
 use error::Error;
 use exit_code::ExitCode;
 use explain::Facts;
-use kernel::{Kernel, ProcSys};
+use kernel::{Kernel, ProcSys, Visibility};
 use library::Library;
 use plan::{DriftScope, Plan, Snapshot};
 use render::{Explanation, Renderer};
+use root::Root;
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.netns.clone() {
@@ -46,23 +57,111 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
+/// What every command works with: the root, the kernel below it, the
+/// profiles, the renderer, and the namespace.
+pub struct Context<'r> {
+    pub config: &'r Config,
+    pub root: &'r Root,
+    pub kernel: ProcSys<'r>,
+    pub library: Library<'r>,
+    pub out: Renderer,
+    /// The network namespace this thread works in.
+    pub netns: state::NetnsId,
+    /// `--netns` without `--root`: another namespace, whose boot files are
+    /// not in this root (live values only; state kept in /run).
+    pub other_netns: bool,
+    boot: OnceCell<BootConfig>,
+    visibility: OnceCell<Visibility>,
+}
+
+impl Context<'_> {
+    pub fn visibility(&self) -> Visibility {
+        self.visibility
+            .get_or_init(|| self.kernel.visibility())
+            .clone()
+    }
+
+    /// The boot model for the configured loader, read once.
+    pub fn boot(&self) -> &BootConfig {
+        self.boot
+            .get_or_init(|| BootConfig::read(self.root, self.config.loader))
+    }
+
+    pub fn place(&self) -> state::Place {
+        state::Place::for_run(self.other_netns, self.netns)
+    }
+
+    /// Loads `spec`, reads the live values it needs, and builds the plan
+    /// (with explanations when asked). Offline roots get the boot view only.
+    pub fn plan(
+        &self,
+        spec: &str,
+        explain: bool,
+    ) -> Result<(Plan, Option<Vec<Explanation>>), Error> {
+        let visibility = self.visibility();
+        if let Visibility::Broken(why) = &visibility {
+            return Err(Error::NoLiveKernel { why: why.clone() });
+        }
+        let offline = visibility == Visibility::Offline;
+        let has = |key: &str| offline || self.kernel.has(key);
+        let resolved = self.library.resolve(spec, Some(&has))?;
+        if offline {
+            return Ok((Plan::offline(&resolved, self.boot()), None));
+        }
+        let keys = resolved.profile.entries.iter().map(|e| e.key.as_str());
+        if !explain {
+            let live = Snapshot::read(&self.kernel, keys);
+            return Ok((Plan::new(&resolved, &live, Some(self.boot())), None));
+        }
+        let live = Snapshot::read(
+            &self.kernel,
+            keys.chain(explain::CONTEXT_KEYS.iter().copied()),
+        );
+        let plan = Plan::new(&resolved, &live, Some(self.boot()));
+        let explained = explanations(&plan, &live, &self.facts());
+        Ok((plan, Some(explained)))
+    }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            listeners: kernel::listening_sockets(self.root),
+            cpus: std::thread::available_parallelism().ok().map(usize::from),
+        }
+    }
+}
+
 fn run_here(cli: Cli) -> Result<ExitCode, Error> {
     let config = Config::from_cli(&cli);
-    let out = Renderer::new(config.format, config.color);
-    let library = Library::new(&config.root);
-    let kernel = ProcSys::new(&config.root);
+    let root = Root::open(&config.root).map_err(|e| Error::io(&config.root, e))?;
+    let lint_only = matches!(cli.command, Command::Lint { .. });
+    let cx = Context {
+        config: &config,
+        root: &root,
+        kernel: ProcSys::new(&root),
+        library: if lint_only {
+            Library::for_lint(&root)
+        } else {
+            Library::new(&root)
+        },
+        out: Renderer::new(config.format, config.color),
+        netns: netns::current(),
+        other_netns: cli.netns.is_some() && root.is_host(),
+        boot: OnceCell::new(),
+        visibility: OnceCell::new(),
+    };
     match cli.command {
-        Command::List => out.list(&library.list()?).map(|()| ExitCode::Success),
-        Command::Show { profile } => out
-            .show(&library.resolve(&profile, None)?)
+        Command::List => cx.out.list(&cx.library.list()?).map(|()| ExitCode::Success),
+        Command::Show { profile } => cx
+            .out
+            .show(&cx.library.resolve(&profile, None)?)
             .map(|()| ExitCode::Success),
         Command::Diff {
             profile,
             explain,
             exit_code,
         } => {
-            let (plan, explained) = plan(&config, &library, &kernel, &profile, explain)?;
-            out.diff(&plan, explained.as_deref())?;
+            let (plan, explained) = cx.plan(&profile, explain)?;
+            cx.out.diff(&plan, explained.as_deref())?;
             Ok(if exit_code && plan.has_changes() {
                 ExitCode::Drift
             } else {
@@ -73,21 +172,8 @@ fn run_here(cli: Cli) -> Result<ExitCode, Error> {
             profile,
             live_only,
             boot_only,
-        } => {
-            let scope = match (live_only, boot_only) {
-                (true, _) => DriftScope::Live,
-                (_, true) => DriftScope::Boot,
-                _ => DriftScope::Both,
-            };
-            let (plan, _) = plan(&config, &library, &kernel, &profile, false)?;
-            out.check(&plan, scope)?;
-            Ok(if plan.drifted(scope).next().is_some() {
-                ExitCode::Drift
-            } else {
-                ExitCode::Success
-            })
-        }
-        Command::Why { keys } => why(&config, &kernel, &out, &keys),
+        } => check(&cx, &profile, live_only, boot_only),
+        Command::Why { keys } => why(&cx, &keys),
         Command::Apply {
             profile,
             yes,
@@ -97,60 +183,85 @@ fn run_here(cli: Cli) -> Result<ExitCode, Error> {
             live_only,
             force,
             wait,
-        } => {
-            let opts = ApplyOptions {
+        } => apply::apply(
+            &cx,
+            &profile,
+            apply::ApplyOptions {
                 yes,
                 dry_run,
                 force,
                 wait,
-                live: !persist_only,
-                persist: !live_only,
-            };
-            apply(&config, &library, &kernel, &out, &profile, file, opts)
-        }
-        Command::Revert { yes, dry_run, wait } => {
-            revert(&config, &kernel, &out, yes, dry_run, wait)
-        }
-        Command::Files => out
-            .files(
-                &BootConfig::read(&config.root, config.loader),
-                Loader::detect(&config.root),
-            )
+                live_only,
+                persist_only,
+                file,
+            },
+        ),
+        Command::Revert {
+            yes,
+            dry_run,
+            wait,
+            last,
+        } => apply::revert(
+            &cx,
+            apply::RevertOptions {
+                yes,
+                dry_run,
+                wait,
+                last,
+            },
+        ),
+        Command::Files => cx
+            .out
+            .files(cx.boot(), Loader::detect(&root))
             .map(|()| ExitCode::Success),
-        Command::Explain { topic } => explain_topic(&config, &library, &kernel, &out, &topic),
-        Command::Lint { files } => lint(&library, &out, &files, config.color),
-        Command::Completions { shell } => out.completions(shell).map(|()| ExitCode::Success),
+        Command::Explain { topic } => explain_topic(&cx, &topic),
+        Command::Lint { files } => lint(&cx, &files),
+        Command::Completions { shell } => cx.out.completions(shell).map(|()| ExitCode::Success),
     }
 }
 
-/// Loads `spec`, reads the live values it needs, and builds the plan (with
-/// explanations when asked).
-fn plan(
-    config: &Config,
-    library: &Library,
-    kernel: &ProcSys,
-    spec: &str,
-    explain: bool,
-) -> Result<(Plan, Option<Vec<Explanation>>), Error> {
-    let has = |key: &str| kernel.has(key);
-    let resolved = library.resolve(spec, Some(&has))?;
-    let keys = resolved.profile.entries.iter().map(|e| e.key.as_str());
-    let boot = BootConfig::read(&config.root, config.loader);
-    if !explain {
-        let live = Snapshot::read(kernel, keys)?;
-        return Ok((Plan::new(&resolved, &live, Some(&boot)), None));
+/// `check`: 0 in sync, 1 drift, 2 when drift cannot be judged (no live
+/// kernel, an unreadable key, boot files tcptune cannot read).
+fn check(cx: &Context, profile: &str, live_only: bool, boot_only: bool) -> Result<ExitCode, Error> {
+    let scope = match (live_only, boot_only) {
+        (true, _) => DriftScope::Live,
+        (_, true) => DriftScope::Boot,
+        _ => DriftScope::Both,
+    };
+    if cx.visibility() == Visibility::Offline && scope != DriftScope::Boot {
+        return Err(Error::NoLiveKernel {
+            why: format!(
+                "no live kernel under {} (no /proc/sys): only what loads at boot can be checked; pass --boot-only",
+                cx.root.path().display()
+            ),
+        });
     }
-    let live = Snapshot::read(kernel, keys.chain(explain::CONTEXT_KEYS.iter().copied()))?;
-    let plan = Plan::new(&resolved, &live, Some(&boot));
-    let explained = explanations(&plan, &live, &facts(config));
-    Ok((plan, Some(explained)))
-}
-
-fn facts(config: &Config) -> Facts {
-    Facts {
-        listeners: kernel::listening_sockets(&config.root),
-        cpus: std::thread::available_parallelism().ok().map(usize::from),
+    let (plan, _) = cx.plan(profile, false)?;
+    if let Some(r) = plan
+        .rows
+        .iter()
+        .find(|r| r.status == plan::Status::Unreadable)
+    {
+        return Err(Error::Unreadable {
+            key: r.key.clone(),
+            why: r.unreadable.clone().unwrap_or_default(),
+        });
     }
+    if scope != DriftScope::Live && plan.boot_unknown() {
+        return Err(Error::BootUnknown {
+            files: cx
+                .boot()
+                .unknown()
+                .map(|(p, w)| (cx.root.show(p), w.to_string()))
+                .collect(),
+        });
+    }
+    cx.out.check(&plan, scope)?;
+    Ok(if plan.drifted(scope).next().is_some() {
+        ExitCode::Drift
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// One `Explanation` per plan row (empty for rows that do not change).
@@ -199,37 +310,32 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
         .collect()
 }
 
-fn explain_topic(
-    config: &Config,
-    library: &Library,
-    kernel: &ProcSys,
-    out: &Renderer,
-    topic: &str,
-) -> Result<ExitCode, Error> {
+fn explain_topic(cx: &Context, topic: &str) -> Result<ExitCode, Error> {
     if let Some(p) = catalog::find(topic) {
         let live = Snapshot::read(
-            kernel,
+            &cx.kernel,
             std::iter::once(p.key).chain(explain::CONTEXT_KEYS.iter().copied()),
-        )?;
-        let now = explain::effect(p.key, &live, &facts(config));
-        out.explain_param(p, live.get(p.key), now.as_ref())?;
+        );
+        let now = explain::effect(p.key, &live, &cx.facts());
+        cx.out.explain_param(p, live.get(p.key), now.as_ref())?;
         return Ok(ExitCode::Success);
     }
     if let Some(r) = catalog::find_removed(topic) {
-        out.explain_removed(r)?;
+        cx.out.explain_removed(r)?;
         return Ok(ExitCode::Success);
     }
     if topic.contains('.')
         && !Library::is_path(topic)
-        && kernel::is_valid_key(topic)
-        && kernel.has(topic)
+        && let Ok(key) = key::canonical(topic)
+        && cx.kernel.has(&key)
     {
-        let live = Snapshot::read(kernel, [topic])?;
-        out.explain_uncatalogued(topic, live.get(topic))?;
+        let live = Snapshot::read(&cx.kernel, [key.as_str()]);
+        cx.out.explain_uncatalogued(&key, live.get(&key))?;
         return Ok(ExitCode::Success);
     }
-    match plan(config, library, kernel, topic, true) {
-        Ok((plan, explained)) => out
+    match cx.plan(topic, true) {
+        Ok((plan, explained)) => cx
+            .out
             .explain_plan(&plan, &explained.unwrap_or_default())
             .map(|()| ExitCode::Success),
         Err(Error::ProfileNotFound { .. } | Error::BadProfileName { .. }) => {
@@ -242,192 +348,43 @@ fn explain_topic(
     }
 }
 
-struct ApplyOptions {
-    yes: bool,
-    dry_run: bool,
-    force: bool,
-    wait: bool,
-    live: bool,
-    persist: bool,
-}
-
-/// `apply`: plan, show, check the file will win at boot, confirm, lock,
-/// record state, execute.
-fn apply(
-    config: &Config,
-    library: &Library,
-    kernel: &ProcSys,
-    out: &Renderer,
-    spec: &str,
-    file: Option<std::path::PathBuf>,
-    o: ApplyOptions,
-) -> Result<ExitCode, Error> {
-    // Hold the lock from planning to the end, so the plan is still true
-    // when it is carried out.
-    let _lock = if o.dry_run {
-        None
-    } else {
-        Some(lock::Lock::acquire(&config.root, o.wait)?)
-    };
-    let (plan, _) = plan(config, library, kernel, spec, false)?;
-    let file = file.unwrap_or_else(|| sysctl_file::DEFAULT_PATH.into());
-    let change = apply::Change::for_apply(
-        &plan,
-        &config.root,
-        &file,
-        (o.live, o.persist),
-        config.loader,
-    )?;
-    out.change_plan(Some(&plan), &change)?;
-    if !change.overridden.is_empty()
-        && !o.force
-        && change.file.as_ref().is_some_and(apply::FileChange::changes)
-    {
-        return Err(Error::Overridden {
-            file,
-            by: change.overridden.clone(),
-        });
-    }
-    if change.is_empty() {
-        out.outcome(
-            "apply",
-            &change,
-            "nothing-to-do",
-            "Nothing to do: the live values and the file are already in place.",
-        )?;
-        return Ok(ExitCode::Success);
-    }
-    if o.dry_run {
-        out.outcome("apply", &change, "dry-run", "Dry run: nothing was changed.")?;
-        return Ok(ExitCode::Success);
-    }
-    if !(o.yes || out.confirm("Apply these changes?")) {
-        out.outcome("apply", &change, "declined", "Nothing was changed.")?;
-        return Ok(ExitCode::Drift);
-    }
-    if let Some(f) = &change.file {
-        sysctl_file::clean_stale_temps(f.real.parent().unwrap_or(std::path::Path::new(".")));
-    }
-    let earlier = state::State::load(&config.root).ok().flatten();
-    change.state(&plan.profile).save(&config.root)?;
-    if let Err(e) = apply::execute(&change, kernel) {
-        // Rolled back cleanly: nothing changed, so the record of the apply
-        // before this one is still the one revert should undo.
-        if matches!(&e, Error::RolledBack { not_restored, .. } if not_restored.is_empty()) {
-            let _ = match earlier {
-                Some(s) => s.save(&config.root),
-                None => state::State::remove(&config.root),
-            };
-        }
-        return Err(e);
-    }
-    out.outcome("apply", &change, "applied", &applied_text(&change))?;
-    Ok(ExitCode::Success)
-}
-
-/// `revert`: undo what the recorded state says the last apply did.
-fn revert(
-    config: &Config,
-    kernel: &ProcSys,
-    out: &Renderer,
-    yes: bool,
-    dry_run: bool,
-    wait: bool,
-) -> Result<ExitCode, Error> {
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(lock::Lock::acquire(&config.root, wait)?)
-    };
-    let state = state::State::load(&config.root)?.ok_or_else(|| Error::NothingToRevert {
-        path: state::State::path(&config.root),
-    })?;
-    let change = apply::Change::for_revert(&state, kernel, &config.root)?;
-    out.change_plan(None, &change)?;
-    if dry_run {
-        out.outcome(
-            "revert",
-            &change,
-            "dry-run",
-            "Dry run: nothing was changed.",
-        )?;
-        return Ok(ExitCode::Success);
-    }
-    if !(change.is_empty() || yes || out.confirm("Revert these changes?")) {
-        out.outcome("revert", &change, "declined", "Nothing was changed.")?;
-        return Ok(ExitCode::Drift);
-    }
-    apply::execute(&change, kernel)?;
-    state::State::remove(&config.root)?;
-    let text = if change.is_empty() {
-        format!(
-            "Nothing to restore: already as before {} was applied.",
-            state.profile
-        )
-    } else {
-        format!("Reverted {}: {}", state.profile, applied_text(&change))
-    };
-    out.outcome("revert", &change, "reverted", &text)?;
-    Ok(ExitCode::Success)
-}
-
-fn applied_text(change: &apply::Change) -> String {
-    let mut parts = Vec::new();
-    if !change.live.is_empty() {
-        parts.push(format!(
-            "{} live value(s) written and read back",
-            change.live.len()
-        ));
-    }
-    if let Some(f) = change.file.as_ref().filter(|f| f.changes()) {
-        parts.push(match f.new {
-            Some(_) => format!("wrote {}", f.path.display()),
-            None => format!("removed {}", f.path.display()),
-        });
-    }
-    format!("{}.", parts.join("; "))
-}
-
 /// `why KEY...`: live value and provenance under both loaders.
-fn why(
-    config: &Config,
-    kernel: &ProcSys,
-    out: &Renderer,
-    keys: &[String],
-) -> Result<ExitCode, Error> {
-    let keys: Vec<String> = keys
-        .iter()
-        .map(|k| catalog::find(k).map_or_else(|| k.clone(), |p| p.key.to_string()))
-        .collect();
-    if let Some(bad) = keys.iter().find(|k| !kernel::is_valid_key(k)) {
-        return Err(Error::UnknownTopic {
-            name: bad.clone(),
-            suggestion: catalog::suggest(bad),
+fn why(cx: &Context, keys: &[String]) -> Result<ExitCode, Error> {
+    let mut canonical = Vec::new();
+    for k in keys {
+        let key = match catalog::find(k) {
+            Some(p) => p.key.to_string(),
+            None => key::canonical(k).map_err(|_| Error::UnknownKey {
+                name: k.clone(),
+                suggestion: catalog::suggest(k),
+            })?,
+        };
+        canonical.push(key);
+    }
+    let live = Snapshot::read(&cx.kernel, canonical.iter().map(String::as_str));
+    // A key neither the catalog nor this kernel knows is most likely a typo.
+    if cx.visibility() == Visibility::Live
+        && let Some(k) = canonical
+            .iter()
+            .find(|k| catalog::find(k).is_none() && !cx.kernel.has(k))
+        && let Some(s) = catalog::suggest(k)
+    {
+        return Err(Error::UnknownKey {
+            name: k.clone(),
+            suggestion: Some(s),
         });
     }
-    let live = Snapshot::read(kernel, keys.iter().map(String::as_str))?;
-    let systemd = BootConfig::read(&config.root, Loader::Systemd);
-    let procps = BootConfig::read(&config.root, Loader::Procps);
-    out.why(&keys, &live, [&systemd, &procps], config.loader)?;
+    let systemd = BootConfig::read(cx.root, Loader::Systemd);
+    let procps = BootConfig::read(cx.root, Loader::Procps);
+    cx.out
+        .why(&canonical, &live, [&systemd, &procps], cx.config.loader)?;
     Ok(ExitCode::Success)
 }
 
-fn lint(
-    library: &Library,
-    out: &Renderer,
-    files: &[std::path::PathBuf],
-    color: anstream::ColorChoice,
-) -> Result<ExitCode, Error> {
+fn lint(cx: &Context, files: &[std::path::PathBuf]) -> Result<ExitCode, Error> {
     let mut results = Vec::new();
     for file in files {
-        let spec = file.to_string_lossy();
-        // A bare file name is still a file here, not a profile name.
-        let spec = if Library::is_path(&spec) {
-            spec.into_owned()
-        } else {
-            format!("./{spec}")
-        };
-        let result = library.resolve(&spec, None).map(|r| {
+        let result = cx.library.resolve_file(file, None).map(|r| {
             r.profile
                 .entries
                 .iter()
@@ -436,14 +393,14 @@ fn lint(
                 .collect::<Vec<_>>()
         });
         if let Err(e) = &result {
-            Renderer::error(color, &e.to_string());
+            Renderer::error(cx.config.color, &e.to_string());
         }
         results.push((
             file.display().to_string(),
             result.map_err(|e| e.to_string()),
         ));
     }
-    out.lint(&results)?;
+    cx.out.lint(&results)?;
     Ok(if results.iter().all(|(_, r)| r.is_ok()) {
         ExitCode::Success
     } else {

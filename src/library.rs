@@ -2,14 +2,25 @@
 //! chains are resolved into one profile.
 //!
 //! Names are looked up first in the admin's directory
-//! (`ROOT/etc/tcptune/profiles/NAME.yaml`), which wins over a built-in of the
-//! same name, then among the built-ins compiled from `profiles/`. An argument
-//! containing '/' is a path.
+//! (`/etc/tcptune/profiles/NAME.yaml` below the root), which wins over a
+//! built-in of the same name, then among the built-ins compiled from
+//! `profiles/`; `builtin:NAME` always names the built-in (also in
+//! `extends`). An argument containing '/' or ending in .yaml is a path.
+//!
+//! Run as root, a profile file is used only if no one but root could have
+//! written it (see `trust`). Every file is read bounded and non-blocking.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Diagnostic, Error, Location, Problem};
 use crate::profile::{self, KeyCheck, Profile, Source};
+use crate::root::{ReadError, Root};
+use crate::trust;
+
+pub const ADMIN_DIR: &str = "/etc/tcptune/profiles";
+/// Prefix that names a built-in profile even when a local one shadows it.
+pub const BUILTIN_PREFIX: &str = "builtin:";
 
 /// The shipped profiles, compiled in. `tests/profiles.rs` checks this list
 /// matches the files in `profiles/`.
@@ -55,20 +66,54 @@ pub struct Listing {
     pub error: Option<String>,
 }
 
-pub struct Library {
-    admin_dir: PathBuf,
+pub struct Library<'r> {
+    root: &'r Root,
+    /// Check file ownership (run as root, for profiles that can be applied).
+    check_trust: bool,
 }
 
-impl Library {
-    pub fn new(root: &Path) -> Library {
+/// Reads a profile file: bounded, never blocking, regular files only.
+fn read_profile(read: Result<Vec<u8>, ReadError>, shown: &Path) -> Result<Vec<u8>, Error> {
+    match read {
+        Ok(b) => Ok(b),
+        Err(ReadError::Io(e)) => Err(Error::io(shown, e)),
+        Err(ReadError::TooLarge { .. }) => Err(Error::Invalid(vec![Diagnostic {
+            at: Location {
+                file: shown.display().to_string(),
+                ..Location::default()
+            },
+            problem: Problem::TooLarge {
+                limit: profile::MAX_BYTES,
+            },
+        }])),
+        Err(e) => Err(Error::io(shown, std::io::Error::other(e.to_string()))),
+    }
+}
+
+impl<'r> Library<'r> {
+    pub fn new(root: &'r Root) -> Library<'r> {
         Library {
-            admin_dir: root.join("etc/tcptune/profiles"),
+            root,
+            check_trust: true,
         }
+    }
+
+    /// A library for `lint`: validating a file trusts nothing to it.
+    pub fn for_lint(root: &'r Root) -> Library<'r> {
+        Library {
+            root,
+            check_trust: false,
+        }
+    }
+
+    fn admin_dir(&self) -> PathBuf {
+        PathBuf::from(ADMIN_DIR)
     }
 
     /// Whether `spec` names a profile (as opposed to a file path).
     pub fn is_path(spec: &str) -> bool {
-        spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml")
+        !spec.starts_with(BUILTIN_PREFIX)
+            && (spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml"))
     }
 
     /// Loads `spec` (a name or a path) and its ancestors, merged: a child's
@@ -117,15 +162,16 @@ impl Library {
             chain.push(parent);
             lineage.push(loaded);
         }
-        let mut entries = Vec::new();
+        let mut entries: Vec<profile::Entry> = Vec::new();
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
         for p in lineage.iter().rev() {
             for e in &p.entries {
-                match entries
-                    .iter_mut()
-                    .find(|x: &&mut profile::Entry| x.key == e.key)
-                {
-                    Some(slot) => *slot = e.clone(),
-                    None => entries.push(e.clone()),
+                match slot_of.get(&e.key) {
+                    Some(&i) => entries[i] = e.clone(),
+                    None => {
+                        slot_of.insert(e.key.clone(), entries.len());
+                        entries.push(e.clone());
+                    }
                 }
             }
         }
@@ -134,7 +180,13 @@ impl Library {
     }
 
     fn load_file(&self, path: &Path, known: KeyCheck) -> Result<Profile, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = read_profile(
+            crate::root::read_host(path, profile::MAX_BYTES as u64),
+            path,
+        )?;
+        if self.check_trust {
+            trust::check_host(path, "profile")?;
+        }
         let name = path.file_stem().map_or_else(
             || path.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
@@ -143,24 +195,40 @@ impl Library {
     }
 
     fn load_named(&self, name: &str, known: KeyCheck) -> Result<Profile, Error> {
+        let builtin = |n: &str| BUILTIN.iter().find(|(b, _)| *b == n);
+        if let Some(n) = name.strip_prefix(BUILTIN_PREFIX) {
+            return match builtin(n) {
+                Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
+                None => Err(Error::ProfileNotFound {
+                    name: name.to_string(),
+                    searched: PathBuf::from("(the built-ins only)"),
+                }),
+            };
+        }
         if !profile::is_valid_name(name) {
             return Err(Error::BadProfileName {
                 name: name.to_string(),
             });
         }
         for ext in ["yaml", "yml"] {
-            let path = self.admin_dir.join(format!("{name}.{ext}"));
-            match std::fs::read(&path) {
-                Ok(bytes) => return Profile::parse(name, Source::File(path), &bytes, known),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(path, e)),
+            let path = self.admin_dir().join(format!("{name}.{ext}"));
+            let shown = self.root.show(&path);
+            match self.root.read(&path, profile::MAX_BYTES as u64) {
+                Err(e) if e.is_not_found() => continue,
+                read => {
+                    let bytes = read_profile(read, &shown)?;
+                    if self.check_trust {
+                        trust::check(self.root, &path, "profile")?;
+                    }
+                    return Profile::parse(name, Source::File(shown), &bytes, known);
+                }
             }
         }
-        match BUILTIN.iter().find(|(n, _)| *n == name) {
+        match builtin(name) {
             Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
             None => Err(Error::ProfileNotFound {
                 name: name.to_string(),
-                searched: self.admin_dir.clone(),
+                searched: self.root.show(&self.admin_dir()),
             }),
         }
     }
@@ -169,10 +237,12 @@ impl Library {
     pub fn list(&self) -> Result<Vec<Listing>, Error> {
         let mut out = Vec::new();
         let mut admin_names = Vec::new();
-        match std::fs::read_dir(&self.admin_dir) {
+        match self.root.list(&self.admin_dir()) {
             Ok(dir) => {
-                let mut paths: Vec<PathBuf> =
-                    dir.filter_map(Result::ok).map(|e| e.path()).collect();
+                let mut paths: Vec<PathBuf> = dir
+                    .into_iter()
+                    .map(|(n, _)| self.admin_dir().join(n))
+                    .collect();
                 paths.sort();
                 for path in paths {
                     let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
@@ -185,12 +255,15 @@ impl Library {
                     {
                         continue;
                     }
-                    let parsed = std::fs::read(&path)
-                        .map_err(|e| Error::io(&path, e))
-                        .and_then(|b| Profile::parse(&name, Source::File(path.clone()), &b, None));
+                    let shown = self.root.show(&path);
+                    let parsed =
+                        read_profile(self.root.read(&path, profile::MAX_BYTES as u64), &shown)
+                            .and_then(|b| {
+                                Profile::parse(&name, Source::File(shown.clone()), &b, None)
+                            });
                     out.push(Listing {
                         overrides_builtin: BUILTIN.iter().any(|(n, _)| *n == name),
-                        source: path.display().to_string(),
+                        source: shown.display().to_string(),
                         description: parsed
                             .as_ref()
                             .map(|p| p.description.clone())
@@ -201,8 +274,8 @@ impl Library {
                     admin_names.push(name);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&self.admin_dir, e)),
+            Err(e) if crate::root::is_absent(&e) => {}
+            Err(e) => return Err(Error::io(self.root.show(&self.admin_dir()), e)),
         }
         for (name, text) in BUILTIN {
             if admin_names.iter().any(|n| n == name) {

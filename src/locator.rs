@@ -17,7 +17,9 @@ pub struct KeyAt {
 
 #[derive(Debug, Default)]
 pub struct Locator {
-    keys: Vec<KeyAt>,
+    /// Every key's occurrences, by path, in file order (one lookup per
+    /// entry keeps large profiles linear).
+    keys: std::collections::HashMap<Vec<String>, Vec<KeyAt>>,
 }
 
 impl Locator {
@@ -66,15 +68,18 @@ impl Locator {
                 block_scalar = Some(indent);
             }
         }
-        Locator { keys }
+        let mut index: std::collections::HashMap<Vec<String>, Vec<KeyAt>> =
+            std::collections::HashMap::new();
+        for k in keys {
+            index.entry(k.path.clone()).or_default().push(k);
+        }
+        Locator { keys: index }
     }
 
     /// The `nth` (0-based) occurrence of the key at `path`.
     pub fn find(&self, path: &[&str], nth: usize) -> Option<&KeyAt> {
-        self.keys
-            .iter()
-            .filter(|k| k.path.iter().map(String::as_str).eq(path.iter().copied()))
-            .nth(nth)
+        let path: Vec<String> = path.iter().map(|p| p.to_string()).collect();
+        self.keys.get(&path).and_then(|v| v.get(nth))
     }
 }
 

@@ -7,60 +7,80 @@ use std::path::PathBuf;
 
 use crate::boot::BootConfig;
 use crate::catalog::{self, Default as KDefault, Kind, Param, Scope};
-use crate::error::Error;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Reading};
 use crate::library::Resolved;
 use crate::profile::Target;
 use crate::value::Value;
 
-/// Live values of a set of keys; `None` where the kernel has no such key.
+/// Live values of a set of keys, as read once.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    values: HashMap<String, Option<Value>>,
+    values: HashMap<String, Live>,
+}
+
+/// One key's live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    Value(Value),
+    /// This kernel (or namespace) has no such key, or no kernel is visible.
+    Absent,
+    /// It exists but cannot be read or parsed (why).
+    Unreadable(String),
 }
 
 impl Snapshot {
-    /// Reads each key once. A key the kernel prints in an unexpected shape
-    /// is an error naming it, not a silent mismatch.
-    pub fn read<'a>(
-        kernel: &dyn Kernel,
-        keys: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Snapshot, Error> {
+    /// Reads each key once. A key that cannot be read, or that the kernel
+    /// prints in an unexpected shape, is reported for that key alone.
+    pub fn read<'a>(kernel: &dyn Kernel, keys: impl IntoIterator<Item = &'a str>) -> Snapshot {
         let mut values = HashMap::new();
         for key in keys {
             if values.contains_key(key) {
                 continue;
             }
             let param = catalog::find(key);
-            let value = match kernel.read(key)? {
-                None => None,
-                Some(text) => {
-                    Some(
-                        Value::from_kernel(&text, param).ok_or_else(|| Error::Unparsable {
-                            key: key.to_string(),
-                            text: text.trim().to_string(),
-                            expected: if param.is_some_and(|p| p.kind == Kind::Pair) {
-                                "pair of integers"
-                            } else {
-                                "integer"
-                            },
-                        })?,
-                    )
-                }
+            let live = match kernel.read(key) {
+                Reading::Absent => Live::Absent,
+                Reading::Unreadable(why) => Live::Unreadable(why),
+                Reading::Value(text) => match Value::from_kernel(&text, param) {
+                    Some(v) => Live::Value(v),
+                    None => Live::Unreadable(format!(
+                        "the kernel printed `{}`, which is not {}",
+                        crate::render::sanitize::clean(text.trim()),
+                        if param.is_some_and(|p| p.kind == Kind::Pair) {
+                            "a pair of integers"
+                        } else {
+                            "an integer"
+                        }
+                    )),
+                },
             };
-            values.insert(key.to_string(), value);
+            values.insert(key.to_string(), live);
         }
-        Ok(Snapshot { values })
+        Snapshot { values }
     }
 
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, Option<Value>)>) -> Snapshot {
         Snapshot {
-            values: pairs.into_iter().collect(),
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k, v.map_or(Live::Absent, Live::Value)))
+                .collect(),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.values.get(key).and_then(Option::as_ref)
+        match self.values.get(key) {
+            Some(Live::Value(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Why `key` could not be read, if it could not.
+    pub fn unreadable(&self, key: &str) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Live::Unreadable(why)) => Some(why),
+            _ => None,
+        }
     }
 }
 
@@ -82,6 +102,8 @@ pub enum Status {
     LostAtReboot,
     /// Live matches and a file sets it, but a later file sets another value.
     OverriddenAtBoot,
+    /// The key exists but its live value cannot be read.
+    Unreadable,
 }
 
 impl Status {
@@ -95,6 +117,7 @@ impl Status {
             Status::NotLiveYet => "not live yet",
             Status::LostAtReboot => "lost at reboot",
             Status::OverriddenAtBoot => "overridden at boot",
+            Status::Unreadable => "cannot read",
         }
     }
 
@@ -123,6 +146,9 @@ pub struct AtBoot {
     /// A line that sets the profile's target but loses to `source`.
     pub overridden: Option<(PathBuf, usize)>,
     pub satisfied: bool,
+    /// Files whose effect tcptune cannot know (unreadable, blocking, too
+    /// large): while there are any, this view is a guess.
+    pub unknown: bool,
 }
 
 impl AtBoot {
@@ -169,6 +195,7 @@ impl AtBoot {
             source,
             overridden,
             satisfied,
+            unknown: boot.unknown().next().is_some(),
         }
     }
 }
@@ -193,6 +220,10 @@ pub struct Row {
     pub desired: Option<Value>,
     pub status: Status,
     pub why: Option<String>,
+    /// Outside net.*, set only because the profile opted in.
+    pub outside_net: bool,
+    /// Why the live value cannot be read, for `Unreadable`.
+    pub unreadable: Option<String>,
     pub origin: String,
     /// The at-boot view; `None` when the boot files were not read or the
     /// kernel has no such key.
@@ -215,19 +246,42 @@ pub struct Plan {
     pub rows: Vec<Row>,
     /// The loader whose files were read for the at-boot view.
     pub loader: Option<crate::boot::Loader>,
+    /// No live kernel was visible (an image): statuses come from the boot view.
+    pub offline: bool,
 }
 
 impl Plan {
     /// The plan for `resolved` against live values and, when given, what
     /// the sysctl.d files will load at boot.
-    pub fn new(resolved: &Resolved, live: &Snapshot, boot: Option<&BootConfig>) -> Plan {
+    pub fn new(resolved: &Resolved, snapshot: &Snapshot, boot: Option<&BootConfig>) -> Plan {
+        Self::build(resolved, snapshot, boot, false)
+    }
+
+    /// The plan for an image with no live kernel: every status from the
+    /// boot view alone (`Change`: the file would change what loads).
+    pub fn offline(resolved: &Resolved, boot: &BootConfig) -> Plan {
+        Self::build(resolved, &Snapshot::default(), Some(boot), true)
+    }
+
+    fn build(
+        resolved: &Resolved,
+        snapshot: &Snapshot,
+        boot: Option<&BootConfig>,
+        offline: bool,
+    ) -> Plan {
         let p = &resolved.profile;
         let rows = p.entries.iter().map(|e| {
-            let live = live.get(&e.key).cloned();
+            let unreadable = snapshot.unreadable(&e.key).map(str::to_string);
+            let live = snapshot.get(&e.key).cloned();
             let (mut status, desired) = decide(&e.target, live.as_ref(), e.param);
+            if unreadable.is_some() {
+                status = Status::Unreadable;
+            }
+            // Offline (an image without /proc/sys): the boot view is all there is.
             let at_boot = boot
-                .filter(|_| live.is_some())
+                .filter(|_| live.is_some() || offline)
                 .map(|b| AtBoot::new(b, &e.key, e.param, &e.target, live.as_ref()));
+
             status = match (status, at_boot.as_ref().map(|b| b.satisfied)) {
                 (Status::Change, Some(true)) => Status::NotLiveYet,
                 (Status::InSync | Status::BoundSatisfied, Some(false))
@@ -238,6 +292,12 @@ impl Plan {
                 (Status::InSync | Status::BoundSatisfied, Some(false)) => Status::LostAtReboot,
                 (s, _) => s,
             };
+            if offline {
+                status = match at_boot.as_ref().map(|b| b.satisfied) {
+                    Some(true) => Status::InSync,
+                    _ => Status::Change,
+                };
+            }
             Row {
                 key: e.key.clone(),
                 param: e.param,
@@ -246,6 +306,8 @@ impl Plan {
                 desired,
                 status,
                 why: e.why.clone(),
+                outside_net: e.outside_net,
+                unreadable,
                 origin: e.origin.clone(),
                 boot: at_boot,
             }
@@ -256,12 +318,22 @@ impl Plan {
             chain: resolved.chain.clone(),
             rows: rows.collect(),
             loader: boot.map(|b| b.loader),
+            offline,
         }
     }
 
     /// Rows whose live value would be written.
     pub fn changes(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.status.live_drift())
+        self.rows
+            .iter()
+            .filter(|r| r.status.live_drift() && r.desired.is_some() && r.live.is_some())
+    }
+
+    /// Files whose effect on the boot view is unknown, if any row uses it.
+    pub fn boot_unknown(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.boot.as_ref().is_some_and(|b| b.unknown))
     }
 
     /// Rows that differ from the profile, live or at boot.
@@ -286,7 +358,9 @@ impl Plan {
     pub fn after(&self, before: &Snapshot) -> Snapshot {
         let mut after = before.clone();
         for r in self.changes() {
-            after.values.insert(r.key.clone(), r.desired.clone());
+            if let Some(d) = &r.desired {
+                after.values.insert(r.key.clone(), Live::Value(d.clone()));
+            }
         }
         after
     }

@@ -15,7 +15,7 @@ use serde_yaml::Value as Node;
 
 use crate::catalog::{self, Kind, Param};
 use crate::error::{Diagnostic, Error, Location, Problem};
-use crate::kernel;
+use crate::key;
 use crate::locator::Locator;
 use crate::value::{self, IntError, Value};
 
@@ -63,6 +63,8 @@ pub struct Entry {
     pub param: Option<&'static Param>,
     pub target: Target,
     pub why: Option<String>,
+    /// A key outside net.* that the profile opted in to (`allow_outside_net`).
+    pub outside_net: bool,
     /// The profile that set this entry (differs from the profile's own name
     /// for entries inherited through `extends`).
     pub origin: String,
@@ -78,6 +80,48 @@ pub struct Profile {
     /// Where `extends` stands, for errors about the parent.
     pub extends_at: Option<(usize, usize)>,
     pub entries: Vec<Entry>,
+}
+
+/// Limits that keep parsing linear and bounded, whatever a file holds.
+pub const MAX_BYTES: usize = 256 * 1024;
+pub const MAX_DEPTH: usize = 16;
+pub const MAX_ENTRIES: usize = 4096;
+
+/// How deeply `text` nests: flow brackets and block indentation levels.
+fn nesting_depth(text: &str) -> usize {
+    let mut deepest = 0;
+    let mut flow: usize = 0;
+    let mut indents: Vec<usize> = Vec::new();
+    for line in text.lines() {
+        let content = line.trim_start_matches(' ');
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        while indents.last().is_some_and(|i| *i > indent) {
+            indents.pop();
+        }
+        if indents.last() != Some(&indent) {
+            indents.push(indent);
+        }
+        let mut quote: Option<char> = None;
+        for c in content.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest = deepest.max(indents.len() + flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest = deepest.max(indents.len() + flow);
+    }
+    deepest
 }
 
 /// Answers "does the running kernel have this key?"; `None` in `lint`.
@@ -148,6 +192,12 @@ impl Profile {
         let fail =
             |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
 
+        if bytes.len() > MAX_BYTES {
+            return Err(fail(
+                at(None, None, None),
+                Problem::TooLarge { limit: MAX_BYTES },
+            ));
+        }
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let offset = e.valid_up_to();
             let line_start = bytes[..offset]
@@ -166,6 +216,12 @@ impl Profile {
         {
             return Err(fail(at(None, None, None), Problem::Empty));
         }
+        if nesting_depth(text) > MAX_DEPTH {
+            return Err(fail(
+                at(None, None, None),
+                Problem::TooDeep { limit: MAX_DEPTH },
+            ));
+        }
         let locator = Locator::scan(text);
         let raw: RawProfile = serde_yaml::from_str(text).map_err(|e| {
             let (problem, field, key) = shape_problem(&e);
@@ -182,9 +238,20 @@ impl Profile {
             fail(at(line, column, key.as_deref()), problem)
         })?;
 
+        if raw.sysctls.0.len() > MAX_ENTRIES {
+            let k = locator.find(&["sysctls"], 0);
+            return Err(fail(
+                at(k.map(|k| k.line), k.map(|k| k.column), Some("sysctls")),
+                Problem::TooManyKeys { limit: MAX_ENTRIES },
+            ));
+        }
         let mut problems = Vec::new();
         if let Some(parent) = &raw.extends
-            && !is_valid_name(parent)
+            && !is_valid_name(
+                parent
+                    .strip_prefix(crate::library::BUILTIN_PREFIX)
+                    .unwrap_or(parent),
+            )
         {
             let k = locator.find(&["extends"], 0);
             problems.push(Diagnostic {
@@ -213,7 +280,7 @@ impl Profile {
                     let at = field.map_or_else(|| here.clone(), field_at);
                     problems.push(Diagnostic { at, problem });
                 }
-                Ok((key, param, target, why)) => {
+                Ok((key, param, target, why, outside_net)) => {
                     if let Some((other, other_line)) = seen.get(&key) {
                         let problem = if other == written {
                             Problem::DuplicateKey {
@@ -234,6 +301,7 @@ impl Profile {
                         param,
                         target,
                         why,
+                        outside_net,
                         origin: name.to_string(),
                         line,
                     });
@@ -322,7 +390,7 @@ fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>, Option<Stri
     (Problem::Shape(msg.to_string()), None, None)
 }
 
-type Checked = (String, Option<&'static Param>, Target, Option<String>);
+type Checked = (String, Option<&'static Param>, Target, Option<String>, bool);
 /// A problem in one entry, and the sub-field (`value`, `why`...) it is in.
 type EntryError = (Problem, Option<&'static str>);
 
@@ -352,38 +420,48 @@ fn check_entry(written: &str, node: &Node, known: KeyCheck) -> Result<Checked, E
                     None,
                 ))
             };
-            match known {
-                // diff, check: the running kernel decides.
-                Some(has) if !(kernel::is_valid_key(written) && has(written)) => {
-                    return unknown(true);
+            let key = match key::canonical(written) {
+                Ok(k) => k,
+                Err(e) => return Err((Problem::BadKey(e), None)),
+            };
+            if let Some(p) = catalog::find(&key) {
+                p.key.to_string()
+            } else {
+                match known {
+                    // diff, check: the running kernel decides.
+                    Some(has) if !has(&key) => return unknown(true),
+                    Some(_) => key,
+                    // lint: accept a plausible full key, unless it looks like a typo.
+                    None if !key.contains('.') || catalog::suggest(written).is_some() => {
+                        return unknown(false);
+                    }
+                    None => key,
                 }
-                Some(_) => written.to_string(),
-                // lint: accept a plausible full key, unless it looks like a typo.
-                None if !written.contains('.')
-                    || !kernel::is_valid_key(written)
-                    || catalog::suggest(written).is_some() =>
-                {
-                    return unknown(false);
-                }
-                None => written.to_string(),
             }
         }
     };
-    let (target, why) = match node {
+    let param = param.or_else(|| catalog::find(&key));
+    let (target, why, allow_outside) = match node {
         Node::Mapping(map) => check_mapping(map, param)?,
         plain => (
             Target::Exact(to_value(plain, param).map_err(|p| (p, None))?),
             None,
+            false,
         ),
     };
-    Ok((key, param, target, why))
+    let outside_net = !key::is_net(&key);
+    if outside_net && !allow_outside {
+        return Err((Problem::OutsideNet { key }, None));
+    }
+    Ok((key, param, target, why, outside_net))
 }
 
 fn check_mapping(
     map: &serde_yaml::Mapping,
     param: Option<&Param>,
-) -> Result<(Target, Option<String>), EntryError> {
-    const FIELDS: [&str; 4] = ["value", "at_least", "at_most", "why"];
+) -> Result<(Target, Option<String>, bool), EntryError> {
+    const FIELDS: [&str; 5] = ["value", "at_least", "at_most", "why", "allow_outside_net"];
+    let mut allow_outside = false;
     let mut value = None;
     let mut bounds = [None, None];
     let mut why = None;
@@ -392,12 +470,24 @@ fn check_mapping(
             let name = k.as_str().map_or_else(|| describe(k), |s| format!("`{s}`"));
             return Err((
                 Problem::Shape(format!(
-                    "unknown field {name} in this entry; expected one of value, at_least, at_most, why"
+                    "unknown field {name} in this entry; expected one of value, at_least, at_most, why, allow_outside_net"
                 )),
                 None,
             ));
         };
         match *field {
+            "allow_outside_net" => match v {
+                Node::Bool(b) => allow_outside = *b,
+                other => {
+                    return Err((
+                        Problem::WrongType {
+                            expected: "true or false".into(),
+                            found: describe(other),
+                        },
+                        Some("allow_outside_net"),
+                    ));
+                }
+            },
             "why" => match v {
                 Node::String(s) => why = Some(s.trim().to_string()),
                 other => {
@@ -442,7 +532,7 @@ fn check_mapping(
         }
         (None, [at_least, at_most]) => Target::Bounds { at_least, at_most },
     };
-    Ok((target, why))
+    Ok((target, why, allow_outside))
 }
 
 /// Converts a plain YAML node to a value of the parameter's kind.
@@ -450,6 +540,15 @@ fn to_value(node: &Node, param: Option<&Param>) -> Result<Value, Problem> {
     let Some(p) = param else {
         return match node {
             Node::Number(n) => Ok(Value::Text(n.to_string())),
+            Node::String(s)
+                if s.chars().any(|c| {
+                    crate::render::sanitize::is_unsafe(c) && !matches!(c, ' ' | '\t' | '\n')
+                }) =>
+            {
+                Err(Problem::UnsafeValue {
+                    text: crate::render::sanitize::clean(s).into_owned(),
+                })
+            }
             Node::String(s) if !s.trim().is_empty() => Ok(Value::Text(value::normalize_text(s))),
             other => Err(Problem::WrongType {
                 expected: "a number or a string".into(),

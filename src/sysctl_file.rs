@@ -1,5 +1,15 @@
-//! `SysctlFile`: the sysctl.d file tcptune writes, rendered byte-for-byte
-//! the same for the same profile and system, and replaced atomically.
+//! The sysctl.d file tcptune writes: the only writer of that format in
+//! tcptune, and the only place that puts text into it.
+//!
+//! What a reviewer approves must be exactly what loads at boot, so:
+//! - keys and values are refused if they hold anything but printable,
+//!   non-space characters (a value may have single spaces);
+//! - free text (a profile's name, source, `why`) goes only into comments,
+//!   with every character a loader could end a line at (`\n`, `\r`, NUL)
+//!   and every other control character escaped (`\x0d`);
+//! - the rendered text is parsed back with the boot model's own line
+//!   parser, as systemd-sysctl and as procps split it, and must yield
+//!   exactly the planned assignments, or nothing is written.
 //!
 //! The default name, `99-zz-tcptune.conf` in /etc/sysctl.d, sorts after
 //! every `99-<word>` name distributions and cloud images ship
@@ -9,21 +19,21 @@
 //! procps `sysctl --system`, /etc/sysctl.conf still comes after it; `apply`
 //! checks both and says so.
 
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::boot::{self, Loader};
+use crate::error::Error;
 use crate::plan::Plan;
+use crate::render::sanitize;
+use crate::root::{ReadError, Root};
 use crate::value::Value;
 
 pub const DEFAULT_PATH: &str = "/etc/sysctl.d/99-zz-tcptune.conf";
-/// Names of temporary files: hidden, and without `.conf` so no loader
-/// reads one that a killed run left behind.
-pub const TEMP_PREFIX: &str = ".tcptune-";
+/// Where `--file` may point: the admin's sysctl.d directories (never the
+/// vendor's /usr/lib/sysctl.d, which packages own).
+pub const WRITABLE_DIRS: [&str; 3] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d"];
 
 /// One line of the file: key, value, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +87,54 @@ pub fn settings(plan: &Plan, all_keys: bool) -> Vec<Setting> {
         .collect()
 }
 
-/// The file's text.
-pub fn render(profile: &str, source: &str, chain: &[String], settings: &[Setting]) -> String {
+/// Free text as comment text: everything a loader could take for a line
+/// end, and every other control character, escaped.
+fn comment(text: &str) -> String {
+    sanitize::clean(text).into_owned()
+}
+
+/// Whether `s` can stand as a key or value on one line: printable, no
+/// white space but single inner spaces (values), nothing a loader reads as
+/// a comment or a flag at its start.
+fn is_line_safe(s: &str, spaces: bool) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['#', ';', '-', ' '])
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && s.chars()
+            .all(|c| !sanitize::is_unsafe(c) && (c == ' ' && spaces || !c.is_whitespace()))
+}
+
+/// The file's text for `settings`, checked: the result parses, under
+/// both loaders, to exactly these assignments.
+pub fn render(
+    profile: &str,
+    source: &str,
+    chain: &[String],
+    settings: &[Setting],
+) -> Result<String, Error> {
+    for s in settings {
+        let value = s.value.to_kernel();
+        if crate::key::canonical(&s.key).ok().as_deref() != Some(s.key.as_str())
+            || !is_line_safe(&s.key, false)
+        {
+            return Err(Error::Unrenderable {
+                profile: profile.to_string(),
+                key: sanitize::clean(&s.key).into_owned(),
+                why: "the key holds characters that cannot be written to a sysctl.d line".into(),
+            });
+        }
+        if !is_line_safe(&value, true) {
+            return Err(Error::Unrenderable {
+                profile: profile.to_string(),
+                key: s.key.clone(),
+                why: format!(
+                    "the value {} holds characters that cannot be written to a sysctl.d line",
+                    sanitize::clean(&value)
+                ),
+            });
+        }
+    }
     let mut t = String::new();
     let ancestry = if chain.len() > 1 {
         format!(", extends {}", chain[1..].join(" > "))
@@ -87,194 +143,259 @@ pub fn render(profile: &str, source: &str, chain: &[String], settings: &[Setting
     };
     let _ = writeln!(
         t,
-        "# Written by tcptune from profile {profile} ({source}{ancestry})."
+        "# Written by tcptune from profile {} ({}{}).",
+        comment(profile),
+        comment(source),
+        comment(&ancestry)
     );
-    let _ = writeln!(
-        t,
-        "# Hand edits are replaced by the next `tcptune apply`: change the profile"
-    );
-    let _ = writeln!(
-        t,
-        "# instead. `tcptune revert` restores what was here before."
-    );
+    t.push_str("# Hand edits are replaced by the next `tcptune apply`: change the profile\n");
+    t.push_str("# instead. `tcptune revert` restores what was here before.\n");
     for s in settings {
         t.push('\n');
         if let Some(summary) = s.summary {
-            let _ = writeln!(t, "# {summary}");
+            let _ = writeln!(t, "# {}", comment(summary));
         }
         if let Some(why) = &s.why {
-            let _ = writeln!(t, "# why: {}", why.replace('\n', " "));
+            let _ = writeln!(t, "# why: {}", comment(why));
         }
         let _ = writeln!(t, "{} = {}", s.key, s.value.to_kernel());
     }
-    t
+    verify(profile, &t, settings)?;
+    Ok(t)
 }
 
-/// `path` below `root`.
-pub fn under(root: &Path, path: &Path) -> PathBuf {
-    root.join(path.strip_prefix("/").unwrap_or(path))
+/// Parses `text` as each loader would and checks it yields exactly
+/// `settings`, in order, and nothing else.
+fn verify(profile: &str, text: &str, settings: &[Setting]) -> Result<(), Error> {
+    let want: Vec<(String, Option<String>)> = settings
+        .iter()
+        .map(|s| (s.key.clone(), Some(s.value.to_kernel())))
+        .collect();
+    for loader in [Loader::Systemd, Loader::Procps] {
+        let (got, problems) = boot::assignments(text.as_bytes(), loader);
+        if got != want || problems > 0 {
+            return Err(Error::Unrenderable {
+                profile: profile.to_string(),
+                key: String::new(),
+                why: format!(
+                    "the rendered file would load differently under {} than planned; nothing was written",
+                    loader.name()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
-/// The current content of the file, `None` when it does not exist.
-pub fn read(real: &Path) -> io::Result<Option<String>> {
-    match std::fs::read_to_string(real) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+/// `--file` (and any file path in the state): an absolute path directly in
+/// one of `WRITABLE_DIRS`, named `*.conf`, not hidden (systemd-sysctl
+/// ignores hidden names).
+pub fn check_target(path: &Path) -> Result<(), Error> {
+    let bad = |why: &str| Error::BadTarget {
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    };
+    if !path.is_absolute() {
+        return Err(bad("not an absolute path"));
+    }
+    let in_dir = path
+        .parent()
+        .is_some_and(|p| WRITABLE_DIRS.iter().any(|d| p == Path::new(d)));
+    if !in_dir
+        || path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(bad(&format!(
+            "tcptune writes only directly into {}",
+            WRITABLE_DIRS.join(", ")
+        )));
+    }
+    let name = path.file_name().and_then(OsStr::to_str).unwrap_or_default();
+    if !name.ends_with(".conf") || name.len() <= ".conf".len() {
+        return Err(bad("the loaders read only names ending in .conf"));
+    }
+    if name.starts_with('.') {
+        return Err(bad("systemd-sysctl ignores names starting with '.'"));
+    }
+    if name
+        .chars()
+        .any(|c| sanitize::is_unsafe(c) || c.is_whitespace())
+    {
+        return Err(bad("the name holds white space or control characters"));
+    }
+    Ok(())
+}
+
+/// The file's directory and name, for reading and writing through a `Dir`.
+fn split(path: &Path) -> (&Path, &OsStr) {
+    (
+        path.parent().unwrap_or(Path::new("/")),
+        path.file_name().unwrap_or_default(),
+    )
+}
+
+/// The current content of the target, `None` when it does not exist. A
+/// link, FIFO, device or directory in its place is an error: tcptune
+/// replaces only regular files.
+pub fn read(root: &Root, path: &Path) -> Result<Option<String>, Error> {
+    let shown = root.show(path);
+    let (dir, name) = split(path);
+    let dir = match root.dir(dir) {
+        Ok(d) => d,
+        Err(e) if crate::root::is_absent(&e) => return Ok(None),
+        Err(e) => return Err(Error::io(shown, e)),
+    };
+    match dir.entry(name).map_err(|e| Error::io(&shown, e))? {
+        None => return Ok(None),
+        Some(m) if m.kind != rustix::fs::FileType::RegularFile => {
+            return Err(Error::BadTarget {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is a {}; tcptune replaces only regular files (--force does not change that)",
+                    m.kind_name()
+                ),
+            });
+        }
+        Some(_) => {}
+    }
+    match dir.read(name, boot::FILE_CAP) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(ReadError::Io(e)) => Err(Error::io(shown, e)),
+        Err(e) => Err(Error::BadTarget {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }),
+    }
+}
+
+/// Replaces the target with `content` (mode 0644), creating its directory.
+pub fn write(root: &Root, path: &Path, content: &str) -> std::io::Result<()> {
+    let (dir, name) = split(path);
+    root.make_dir(dir, 0o755)?
+        .replace(name, content.as_bytes(), 0o644)
+}
+
+/// Removes the target (revert of a file that did not exist before).
+pub fn remove(root: &Root, path: &Path) -> std::io::Result<()> {
+    let (dir, name) = split(path);
+    match root.dir(dir) {
+        Ok(d) => d.remove(name),
+        Err(e) if crate::root::is_absent(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// Replaces `real` with `content` atomically: a nameless O_TMPFILE in the
-/// same directory (mode 0644), written and fsynced, linked under a hidden
-/// temporary name and renamed over the target, then the directory fsynced.
-/// A reader sees the old file or the new one, never a partial one.
-pub fn write_atomic(real: &Path, content: &str) -> io::Result<()> {
-    let dir = real
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = real
-        .file_name()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let tmp = dir.join(format!(
-        "{TEMP_PREFIX}{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = open_tmpfile(dir, &tmp)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    file.write_all(content.as_bytes())?;
-    file.sync_all()?;
-    link_tmpfile(&file, &tmp)?;
-    if let Err(e) = std::fs::rename(&tmp, real) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Removes `real` (revert of a file that did not exist before), durably.
-pub fn remove(real: &Path) -> io::Result<()> {
-    match std::fs::remove_file(real) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let dir = real
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Removes temporary files a killed run may have left (between linking and
-/// renaming). Called under the lock.
-pub fn clean_stale_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
-            let _ = std::fs::remove_file(e.path());
-        }
+/// Removes temporary files a killed run may have left next to the target.
+pub fn clean_stale_temps(root: &Root, path: &Path) {
+    if let Ok(d) = root.dir(split(path).0) {
+        d.clean_temps();
     }
 }
 
-/// An unnamed file in `dir` (O_TMPFILE), or a named `tmp` where the file
-/// system has no O_TMPFILE.
-fn open_tmpfile(dir: &Path, tmp: &Path) -> io::Result<std::fs::File> {
-    let c = CString::new(dir.as_os_str().as_bytes())?;
-    // SAFETY: a valid NUL-terminated path; the fd is owned by the File.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
-            0o644,
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: fd is a fresh, open descriptor nobody else owns.
-        return Ok(unsafe { std::fs::File::from_raw_fd(fd) });
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL) => {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(tmp)
-        }
-        _ => Err(err),
-    }
-}
-
-/// Gives an O_TMPFILE its temporary name (a named fallback already has it).
-fn link_tmpfile(file: &std::fs::File, tmp: &Path) -> io::Result<()> {
-    if tmp.exists() {
-        return Ok(());
-    }
-    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
-    let to = CString::new(tmp.as_os_str().as_bytes())?;
-    // SAFETY: valid NUL-terminated paths.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// Where a file is shown in messages.
+pub fn shown(root: &Root, path: &Path) -> PathBuf {
+    root.show(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn atomic_write_replaces_and_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("99-zz-tcptune.conf");
-        write_atomic(&f, "a = 1\n").unwrap();
-        write_atomic(&f, "a = 2\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "a = 2\n");
-        assert_eq!(
-            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
-            0o644
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    fn setting(key: &str, value: Value, why: &str) -> Setting {
+        Setting {
+            key: key.into(),
+            value,
+            summary: Some("SYN-ACK retries."),
+            why: Some(why.into()),
+        }
     }
 
     #[test]
     fn render_is_deterministic_and_explained() {
-        let s = vec![Setting {
-            key: "net.ipv4.tcp_synack_retries".into(),
-            value: Value::Int(2),
-            summary: Some("SYN-ACK retries."),
-            why: Some("faster".into()),
-        }];
-        let a = render(
-            "web",
-            "built-in",
-            &["web".into(), "kernel-defaults".into()],
-            &s,
-        );
-        assert_eq!(
-            a,
-            render(
-                "web",
-                "built-in",
-                &["web".into(), "kernel-defaults".into()],
-                &s
-            )
-        );
+        let s = vec![setting(
+            "net.ipv4.tcp_synack_retries",
+            Value::Int(2),
+            "faster",
+        )];
+        let chain = ["web".into(), "kernel-defaults".into()];
+        let a = render("web", "built-in", &chain, &s).unwrap();
+        assert_eq!(a, render("web", "built-in", &chain, &s).unwrap());
         assert!(a.contains("# SYN-ACK retries.\n# why: faster\nnet.ipv4.tcp_synack_retries = 2\n"));
         assert!(a.starts_with(
             "# Written by tcptune from profile web (built-in, extends kernel-defaults)."
         ));
+    }
+
+    #[test]
+    fn free_text_cannot_end_a_comment_line() {
+        for why in [
+            "ok\rkernel.core_pattern = |/tmp/x %p",
+            "ok\0kernel.core_pattern = |/tmp/x",
+            "ok\nkernel.core_pattern = x",
+            "ok\r\n\u{85}kernel.x = 1",
+        ] {
+            let s = vec![setting("net.ipv4.tcp_synack_retries", Value::Int(2), why)];
+            let text = render(&format!("p{why}"), why, &["p".into()], &s).unwrap();
+            for loader in [Loader::Systemd, Loader::Procps] {
+                let (got, _) = boot::assignments(text.as_bytes(), loader);
+                assert_eq!(
+                    got,
+                    [(
+                        "net.ipv4.tcp_synack_retries".to_string(),
+                        Some("2".to_string())
+                    )],
+                    "{why:?}"
+                );
+            }
+            assert!(!text.contains('\r') && !text.contains('\0'));
+        }
+    }
+
+    #[test]
+    fn keys_and_values_that_are_not_one_line_are_refused() {
+        for (key, value) in [
+            (
+                "net.ipv4.x",
+                Value::Text("1\rkernel.core_pattern = |x".into()),
+            ),
+            ("net.ipv4.x", Value::Text("1\0".into())),
+            ("net.ipv4.x\rkernel.y", Value::Int(1)),
+            ("#net.ipv4.x", Value::Int(1)),
+            ("net.ipv4.x", Value::Text("".into())),
+        ] {
+            let s = vec![setting(key, value, "x")];
+            assert!(
+                matches!(
+                    render("p", "f", &["p".into()], &s),
+                    Err(Error::Unrenderable { .. })
+                ),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_stay_in_the_admins_sysctl_directories() {
+        for ok in [
+            "/etc/sysctl.d/99-zz-tcptune.conf",
+            "/run/sysctl.d/50-x.conf",
+            "/usr/local/lib/sysctl.d/x.conf",
+        ] {
+            assert!(check_target(Path::new(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "etc/sysctl.d/x.conf",
+            "/etc/passwd",
+            "/dev/null",
+            "/etc/sysctl.d/x",
+            "/etc/sysctl.d/.x.conf",
+            "/etc/sysctl.d/../passwd.conf",
+            "/etc/sysctl.d/sub/x.conf",
+            "/usr/lib/sysctl.d/x.conf",
+            "/etc/sysctl.d/a\nb.conf",
+        ] {
+            assert!(check_target(Path::new(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -39,9 +39,8 @@ fn apply_sets_live_values_and_writes_a_file_the_real_loaders_accept() {
             show(&WEB_KEYS).replace('\n', ";")
         ))
         .run();
-    out.status(0).stdout_has(
-        "4 live value(s) written and read back; wrote /etc/sysctl.d/99-zz-tcptune.conf.",
-    );
+    out.status(0)
+        .stdout_has("4 live values written and read back; wrote /etc/sysctl.d/99-zz-tcptune.conf.");
     out.after_is("16384\n2\n15\n16384\n644\n16384\n2\n15\n16384\n16384\n2\n15\n16384\n");
 }
 
@@ -80,16 +79,17 @@ fn revert_restores_the_kernel_defaults_and_removes_the_file() {
         ))
         .after("$1 revert --yes; echo \"second revert: $?\"")
         .run();
-    out.status(0).stdout_has("Reverted web-server: 4 live value(s) written and read back; removed /etc/sysctl.d/99-zz-tcptune.conf.");
+    out.status(0).stdout_has("Reverted everything tcptune changed: 4 live values written and read back; removed /etc/sysctl.d/99-zz-tcptune.conf.");
     assert!(
         out.after.starts_with("4096\n5\n60\n2048\nfile-gone\n"),
         "{}",
         out.after
     );
+    // A second revert has nothing to undo: it says so and succeeds (CM runs it again).
     assert!(
         out.after
-            .contains("nothing to revert: /var/lib/tcptune/state.json does not exist")
-            && out.after.ends_with("second revert: 2\n"),
+            .contains("Nothing to revert: tcptune has not changed anything here")
+            && out.after.ends_with("second revert: 0\n"),
         "{}",
         out.after
     );
@@ -117,7 +117,7 @@ fn a_value_the_kernel_rejects_mid_plan_rolls_everything_back() {
         .after(&format!("ls -A /etc/sysctl.d /var/lib/tcptune 2>&1 | grep -c conf; ls {FILE} 2>&1 | grep -c 'No such'"))
         .run();
     out.status(2).stderr_has("cannot write 1000 2000 to net.ipv4.ip_local_port_range: Invalid argument (the kernel rejected the value)");
-    out.stderr_has("Rolled back: 2 live value(s) restored; no file was written.");
+    out.stderr_has("Rolled back: 2 live values restored; no file was written.");
     out.after_is("5\n60\n32768\t60999\n6\n0\n1\n");
 }
 
@@ -128,7 +128,8 @@ fn read_only_proc_sys_changes_nothing() {
         .after(&show(&WEB_KEYS))
         .after(&format!("test -e {FILE} && echo file || echo no-file; test -e /var/lib/tcptune/state.json && echo state || echo no-state"))
         .run();
-    out.status(2).stderr_has("cannot write 16384 to net.core.somaxconn: Read-only file system (the file system is read-only; inside a container /proc/sys is often mounted read-only)");
+    // Refused before the plan is carried out, with the kernel's own reason.
+    out.status(2).stderr_has("setting live values: cannot write /proc/sys/net/core/somaxconn: Read-only file system (the file system is read-only; inside a container /proc/sys is often mounted read-only); nothing was changed");
     out.after_is("4096\n5\n60\n2048\nno-file\nno-state\n");
 }
 
@@ -138,9 +139,9 @@ fn read_only_sysctl_d_rolls_back_the_live_values() {
         .before("mkdir -p /etc/sysctl.d && mount -t tmpfs -o ro tmpfs /etc/sysctl.d")
         .after(&show(&WEB_KEYS))
         .run();
-    out.status(2)
-        .stderr_has("cannot write /etc/sysctl.d/99-zz-tcptune.conf: Read-only file system");
-    out.stderr_has("Rolled back: 4 live value(s) restored; no file was written.");
+    out.status(2).stderr_has(
+        "writing the sysctl.d file and the state: cannot write /etc/sysctl.d: Read-only file system",
+    );
     out.after_is("4096\n5\n60\n2048\n");
 }
 
@@ -157,7 +158,7 @@ fn a_full_file_system_keeps_the_old_file_and_the_old_values() {
         .run();
     out.status(2)
         .stderr_has("No space left on device")
-        .stderr_has("Rolled back: 4 live value(s) restored");
+        .stderr_has("Rolled back: 4 live values restored");
     out.after_is(&format!(
         "4096\n5\n20\n2048\n{old}.fill\n99-zz-tcptune.conf\n"
     ));
@@ -166,13 +167,15 @@ fn a_full_file_system_keeps_the_old_file_and_the_old_values() {
 #[test]
 fn a_concurrent_apply_fails_at_once_or_waits() {
     let out = tcptune(&["apply", "web-server", "--yes"])
-        .before("flock /run/tcptune.lock sleep 2 & sleep 0.3")
+        .before("mkdir -p /run/tcptune && flock /run/tcptune/lock sleep 2 & sleep 0.3")
         .after(&show(&["net.ipv4.tcp_synack_retries"]))
         .run();
-    out.status(2).stderr_has("another tcptune apply or revert is running (it holds /run/tcptune.lock); try again when it ends, or pass --wait");
+    out.status(2)
+        .stderr_has("another tcptune apply or revert is running (it holds /run/tcptune/lock: pid");
+    out.stderr_has("try again when it ends, or pass --wait");
     out.after_is("5\n");
     let out = tcptune(&["apply", "web-server", "--yes", "--wait"])
-        .before("flock /run/tcptune.lock sleep 1 & sleep 0.3")
+        .before("mkdir -p /run/tcptune && flock /run/tcptune/lock sleep 1 & sleep 0.3")
         .after(&show(&["net.ipv4.tcp_synack_retries"]))
         .run();
     out.status(0).after_is("2\n");
@@ -270,7 +273,14 @@ fn json_outcome_for_configuration_management() {
     let j = out.json();
     assert_eq!(j["result"], "applied");
     assert_eq!(j["live"].as_array().unwrap().len(), 3);
-    assert_eq!(j["file"]["changed"], true);
+    assert_eq!(j["files"][0]["changed"], true);
+    assert_eq!(j["files"][0]["before"], serde_json::Value::Null);
+    assert!(
+        j["files"][0]["after"]
+            .as_str()
+            .unwrap()
+            .contains("net.ipv4.ip_local_port_range = 10240 65535\n")
+    );
     let out = tcptune(&["apply", "outbound-client", "--yes", "--format", "json"])
         .before("$1 apply outbound-client --yes >/dev/null")
         .run();
@@ -324,7 +334,7 @@ fn netns_by_name_under_run_netns() {
     .after("cat /proc/sys/net/ipv4/tcp_synack_retries")
     .run();
     out.status(0)
-        .stdout_has("2 live value(s) written and read back.")
+        .stdout_has("2 live values written and read back.")
         .after_is("1\n5\n");
 }
 

@@ -152,7 +152,7 @@ fn warned_lines(files: &serde_json::Value) -> BTreeSet<(String, usize)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|w| !is_empty_key(w))
+        .filter(|w| w["kind"] == "malformed")
         .filter_map(|w| {
             Some((
                 w["path"].as_str()?.to_string(),
@@ -163,9 +163,7 @@ fn warned_lines(files: &serde_json::Value) -> BTreeSet<(String, usize)> {
 }
 
 fn is_empty_key(w: &serde_json::Value) -> bool {
-    w["message"]
-        .as_str()
-        .is_some_and(|m| m.starts_with("no key before '='"))
+    w["kind"] == "empty-key"
 }
 
 /// tcptune warns about exactly the lines the loader rejected.

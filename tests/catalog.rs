@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use tcptune::catalog::{self, Default, Kind, Scope};
-use tcptune::kernel::key_to_path;
+use tcptune::key::to_path as key_to_path;
 
 /// One write to try: (key, value, whether the kernel must accept it).
 type Case = (&'static str, String, bool);

@@ -96,7 +96,7 @@ fn bounds_raise_only_and_report_satisfied() {
         .unwrap();
     assert_eq!(row["status"], "change");
     assert_eq!(row["desired"], "16384");
-    assert_eq!(row["target"]["at_least"], 16384);
+    assert_eq!(row["target"]["at_least"], "16384");
     assert_eq!(row["boot"]["satisfied"], false);
 }
 
@@ -136,7 +136,7 @@ fn check_json_for_configuration_management() {
         .run();
     out.status(1);
     let j = out.json();
-    assert_eq!(j["schema"], 1);
+    assert_eq!(j["schema"], 2);
     assert_eq!(j["command"], "check");
     assert_eq!(j["changes_pending"], true);
     assert_eq!(j["summary"]["change"], 3);

@@ -1,0 +1,224 @@
+//! Everything tcptune prints, and nothing else: aligned text for people
+//! (readable at 80 columns, coloured when asked) and JSON for machines.
+//!
+//! JSON documents carry `"schema": 1`; fields are only ever added within a
+//! schema version. Each view is built in memory and written in one call, so
+//! a closed pipe (`tcptune list | head -1`) is not an error.
+
+mod apply;
+mod boot;
+mod plan;
+pub mod sanitize;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::error::Error;
+use crate::library::{Listing, Resolved};
+use crate::profile::OrderedEntries;
+
+pub use plan::Explanation;
+use text::{first_sentence, hang, wrap};
+
+const WIDTH: usize = 80;
+/// The JSON schema version (see tcptune(8), JSON OUTPUT).
+pub const SCHEMA: u32 = 2;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const CHANGE: Style = AnsiColor::Yellow.on_default().bold();
+const OK: Style = AnsiColor::Green.on_default();
+const BAD: Style = AnsiColor::Red.on_default().bold();
+
+pub struct Renderer {
+    format: Format,
+    color: anstream::ColorChoice,
+}
+
+impl Renderer {
+    pub fn new(format: Format, color: anstream::ColorChoice) -> Renderer {
+        Renderer { format, color }
+    }
+
+    /// Writes a whole view in one call; a closed pipe is not an error.
+    fn write_out(&self, text: &str) -> Result<(), Error> {
+        let mut out = anstream::AutoStream::new(io::stdout().lock(), self.color);
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Output(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Text for people, through the sanitiser's last guard.
+    fn emit(&self, text: &str) -> Result<(), Error> {
+        self.write_out(&sanitize::guard(text))
+    }
+
+    /// JSON, exact (serde escapes control characters).
+    fn emit_json(&self, value: &impl Serialize) -> Result<(), Error> {
+        let mut text = serde_json::to_string_pretty(value).expect("views serialize");
+        text.push('\n');
+        self.write_out(&text)
+    }
+
+    /// An error on standard error, one `tcptune: error:` line per problem.
+    pub fn error(color: anstream::ColorChoice, message: &str) {
+        Self::to_stderr(color, "error", BAD, message);
+    }
+
+    /// A warning on standard error (the command goes on).
+    pub fn warning(color: anstream::ColorChoice, message: &str) {
+        Self::to_stderr(color, "warning", CHANGE, message);
+    }
+
+    fn to_stderr(color: anstream::ColorChoice, label: &str, style: Style, message: &str) {
+        let mut err = anstream::AutoStream::new(io::stderr().lock(), color);
+        let mut text = String::new();
+        for line in message.lines() {
+            let _ = writeln!(
+                text,
+                "tcptune: {style}{label}{style:#}: {}",
+                sanitize::clean(line)
+            );
+        }
+        let _ = err.write_all(text.as_bytes());
+    }
+
+    pub fn list(&self, profiles: &[Listing]) -> Result<(), Error> {
+        if self.format == Format::Json {
+            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "profiles": profiles }));
+        }
+        let name_w = profiles
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let src = |p: &Listing| {
+            if p.source == "built-in" {
+                "built-in".to_string()
+            } else {
+                "/etc".to_string() + p.source.split("/etc").nth(1).unwrap_or(&p.source)
+            }
+        };
+        let src_w = profiles
+            .iter()
+            .map(|p| src(p).len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut t = format!(
+            "{BOLD}{:name_w$}  {:src_w$}  DESCRIPTION{BOLD:#}\n",
+            "NAME", "SOURCE"
+        );
+        for p in profiles {
+            let mut desc = sanitize::clean(&first_sentence(&p.description)).into_owned();
+            if p.overrides_builtin {
+                desc = format!("(replaces the built-in) {desc}");
+            }
+            if let Some(e) = &p.error {
+                desc = format!(
+                    "{BAD}invalid{BAD:#}: {}",
+                    sanitize::clean(e.lines().next().unwrap_or_default())
+                );
+            }
+            let indent = name_w + src_w + 4;
+            let wrapped = hang(
+                &format!(
+                    "{:name_w$}  {:src_w$}  ",
+                    sanitize::clean(&p.name),
+                    sanitize::clean(&src(p))
+                ),
+                &desc,
+                indent,
+                WIDTH,
+            );
+            let _ = writeln!(t, "{wrapped}");
+        }
+        self.emit(&t)
+    }
+
+    pub fn show(&self, r: &Resolved) -> Result<(), Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            schema: Option<u32>,
+            name: &'a str,
+            source: String,
+            description: &'a str,
+            chain: &'a [String],
+            sysctls: OrderedEntries<'a>,
+        }
+        let p = &r.profile;
+        let json = self.format == Format::Json;
+        let shown = Shown {
+            schema: json.then_some(SCHEMA),
+            name: &p.name,
+            source: p.source.describe(),
+            description: &p.description,
+            chain: &r.chain,
+            sysctls: OrderedEntries(&p.entries),
+        };
+        if json {
+            return self.emit_json(&shown);
+        }
+        let yaml = serde_yaml::to_string(&shown).expect("views serialize");
+        self.emit(&format!(
+            "# {} resolved by tcptune; `from` names the profile each entry comes from\n{yaml}",
+            p.name
+        ))
+    }
+
+    /// The table of `diff` (and, with explanations, `diff --explain`).
+    pub fn lint(&self, results: &[(String, Result<Vec<String>, String>)]) -> Result<(), Error> {
+        if self.format == Format::Json {
+            let files: Vec<_> = results.iter().map(|(f, r)| match r {
+                Ok(notes) => serde_json::json!({"file": f, "valid": true, "notes": notes}),
+                Err(e) => serde_json::json!({"file": f, "valid": false, "errors": e.lines().collect::<Vec<_>>()}),
+            }).collect();
+            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "files": files}));
+        }
+        let mut t = String::new();
+        for (file, notes) in results
+            .iter()
+            .filter_map(|(f, r)| r.as_ref().ok().map(|n| (f, n)))
+        {
+            let _ = writeln!(t, "{}: {OK}ok{OK:#}", sanitize::clean(file));
+            for n in notes {
+                let _ = writeln!(
+                    t,
+                    "{}",
+                    wrap(&sanitize::clean(&format!("note: {n}")), 2, WIDTH)
+                );
+            }
+        }
+        self.emit(&t)
+    }
+
+    pub fn completions(&self, shell: clap_complete::Shell) -> Result<(), Error> {
+        // Render into memory first: clap_complete panics on a write error.
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut crate::cli::command(), "tcptune", &mut buf);
+        self.emit(&String::from_utf8_lossy(&buf))
+    }
+
+    /// Asks on a terminal: `Some(yes)`; `None` without one (then nothing
+    /// may change unconfirmed).
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        use std::io::IsTerminal;
+        if !io::stdin().is_terminal() {
+            return None;
+        }
+        let mut err = anstream::AutoStream::new(io::stderr().lock(), self.color);
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        let _ = io::stdin().read_line(&mut answer);
+        Some(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    }
+}

@@ -1,0 +1,118 @@
+//! The one sanitiser for text shown to a person. Profiles, sysctl.d files,
+//! file names, kernel values and error messages can all carry control
+//! characters; on a terminal an escape sequence could move the cursor and
+//! hide a row of the plan a reviewer is asked to approve (the class of
+//! kubectl's CVE-2021-25743). So every such character is shown escaped
+//! (`\x1b[3F`), never interpreted, whether or not stdout is a terminal.
+//! JSON is not touched here: serde escapes control characters exactly.
+//!
+//! Two layers: `clean` for each untrusted string as a view composes its
+//! text, and `guard`, which `Renderer::emit` runs over the whole text and
+//! which lets through only newlines and tcptune's own colour codes.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Characters that reorder or break text without being C0/C1 controls:
+/// bidirectional overrides and isolates ("Trojan Source"), and the
+/// Unicode line and paragraph separators.
+fn is_invisible_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Whether `c` must be escaped before reaching a terminal.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_invisible_control(c)
+}
+
+fn escape_into(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\0' => out.push_str("\\0"),
+        c if (c as u32) < 0x100 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+/// `s` with every control character escaped (newlines too): for one-line
+/// fields such as a key, a value, a `why` or a file name.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A character for a message: `'x'`, or its escape (`\x1b`).
+pub fn quoted_char(c: char) -> String {
+    if is_unsafe(c) {
+        let mut s = String::new();
+        escape_into(&mut s, c);
+        s
+    } else {
+        format!("'{c}'")
+    }
+}
+
+/// The colour codes tcptune itself emits (anstyle's SGR for bold, dim,
+/// red, green, yellow, and reset). Nothing else may pass.
+const OWN_SGR: [&str; 6] = [
+    "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m",
+];
+
+/// The last line of defence, over a whole composed text: keeps newlines
+/// and tcptune's own colour codes, escapes every other control character.
+pub fn guard(text: &str) -> Cow<'_, str> {
+    let unsafe_at = |i: usize, c: char| {
+        c != '\n'
+            && is_unsafe(c)
+            && !(c == '\x1b' && OWN_SGR.iter().any(|s| text[i..].starts_with(s)))
+    };
+    if !text.char_indices().any(|(i, c)| unsafe_at(i, c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, c) in text.char_indices() {
+        if unsafe_at(i, c) {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_shown_not_interpreted() {
+        assert_eq!(clean("ok\x1b[3F\x1b[2Kgone"), "ok\\x1b[3F\\x1b[2Kgone");
+        assert_eq!(clean("a\rb\0c\nd\u{202e}e"), "a\\rb\\0c\\nd\\u{202e}e");
+        assert_eq!(clean("\u{9b}31m"), "\\x9b31m");
+        assert!(matches!(clean("plain text, ünïcode"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_guard_keeps_only_newlines_and_own_colours() {
+        let ours = "\x1b[1mbold\x1b[0m\nnext";
+        assert_eq!(guard(ours), ours);
+        assert_eq!(guard("row\x1b[3F\x1b[8mx\r"), "row\\x1b[3F\\x1b[8mx\\r");
+        assert_eq!(guard("\x1b]8;;http://x\x07"), "\\x1b]8;;http://x\\x07");
+    }
+}
