@@ -148,6 +148,10 @@ pub fn apply(cx: &Context, spec: &str, o: ApplyOptions) -> Result<ExitCode, Erro
     // when it is carried out.
     let _lock = lock_unless_dry(cx, o.dry_run, o.wait)?;
     let (plan, _) = cx.plan(spec, false)?;
+    if persist {
+        // A link, FIFO or device in the target's place: refused first.
+        sysctl_file::read(cx.root, &file)?;
+    }
     if let Some(r) = plan.rows.iter().find(|r| r.status == Status::Unreadable) {
         return Err(Error::Unreadable {
             key: r.key.clone(),

@@ -86,8 +86,14 @@ impl Locator {
 /// Splits `key: rest` (plain, single- or double-quoted key).
 fn split_key(content: &str) -> Option<(String, &str)> {
     let (key, after) = if let Some(q @ ('"' | '\'')) = content.chars().next() {
-        let end = content[1..].find(q)? + 1;
-        (content[1..end].to_string(), content[end + 1..].trim_start())
+        let end = closing_quote(content, q)?;
+        let inner = &content[1..end];
+        let key = if q == '"' {
+            unescape(inner)
+        } else {
+            inner.replace("''", "'")
+        };
+        (key, content[end + 1..].trim_start())
     } else {
         if content.starts_with(['{', '[', '&', '*', '!', '|', '>']) {
             return None;
@@ -111,6 +117,52 @@ fn split_key(content: &str) -> Option<(String, &str)> {
         return Some((content[..i].trim_end().to_string(), &content[i + 1..]));
     };
     after.strip_prefix(':').map(|rest| (key, rest))
+}
+
+/// The index of the quote that closes a key opened with `q` at 0.
+fn closing_quote(content: &str, q: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in content.char_indices().skip(1) {
+        match c {
+            '\\' if q == '"' && !escaped => escaped = true,
+            c if c == q && !escaped => {
+                // '' inside single quotes is an escaped quote.
+                if q == '\'' && content[i + 1..].starts_with('\'') {
+                    continue;
+                }
+                return Some(i);
+            }
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// YAML double-quoted escapes, the common ones (enough to locate a key).
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('e') => out.push('\x1b'),
+            Some('a') => out.push('\x07'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                out.extend(u8::from_str_radix(&hex, 16).ok().map(char::from));
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 fn strip_comment(s: &str) -> &str {

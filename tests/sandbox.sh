@@ -10,6 +10,10 @@
 #   tcptune and the real loaders see only the files a test stages: the
 #   directory $TCPTUNE_STAGE (if set) is copied into those mounts
 #   (etc/sysctl.d/..., usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
+# - With TCPTUNE_STRICT set (the security tests, which try to escape): a
+#   private /dev (tmpfs holding bind mounts of null, zero, urandom, full,
+#   so no test can replace a host device node) and / remounted read-only,
+#   leaving writable only the tmpfs mounts above and $TCPTUNE_SCRATCH.
 set -e
 [ "$(readlink /proc/self/ns/net)" != "$TCPTUNE_HOST_NETNS" ] || { echo "sandbox: still in the host's network namespace" >&2; exit 97; }
 # Mount points go in the caller's scratch directory, never the host's /tmp.
@@ -31,5 +35,13 @@ if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
   for d in etc run usr/local/lib usr/lib/sysctl.d var/lib; do
     if [ -d "$TCPTUNE_STAGE/$d" ]; then cp -a "$TCPTUNE_STAGE/$d/." "/$d/"; fi
   done
+fi
+if [ -n "${TCPTUNE_STRICT:-}" ]; then
+  mkdir "$sb/dev"
+  for d in null zero urandom full; do touch "$sb/dev/$d" && mount --bind "/dev/$d" "$sb/dev/$d"; done
+  mount -t tmpfs tmpfs /dev
+  for d in null zero urandom full; do touch "/dev/$d" && mount --bind "$sb/dev/$d" "/dev/$d"; done
+  mount --bind "$TCPTUNE_SCRATCH" "$TCPTUNE_SCRATCH"
+  mount -o remount,bind,ro /
 fi
 set +e

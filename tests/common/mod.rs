@@ -23,6 +23,7 @@ pub struct Tcptune {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     staged: bool,
+    strict: bool,
     before: String,
     after: String,
 }
@@ -36,6 +37,7 @@ pub fn tcptune(args: &[&str]) -> Tcptune {
         dir: tempfile::tempdir().expect("temp dir"),
         env: Vec::new(),
         staged: false,
+        strict: false,
         before: String::new(),
         after: String::new(),
     }
@@ -53,6 +55,15 @@ impl Tcptune {
     /// Run inside the sandbox (the default; kept for readability).
     pub fn netns(mut self) -> Self {
         self.netns = true;
+        self
+    }
+
+    /// The strict sandbox (read-only /, private /dev): for tests that try
+    /// to make tcptune write outside its place. Only $TCPTUNE_SCRATCH and
+    /// the sandbox's tmpfs mounts (/etc, /run, /var/lib, ...) are writable.
+    pub fn strict(mut self) -> Self {
+        self.netns = true;
+        self.strict = true;
         self
     }
 
@@ -116,6 +127,18 @@ impl Tcptune {
         self
     }
 
+    /// Set the mode of a file written with `file` (before the sandbox,
+    /// whose / may be read-only).
+    pub fn mode(self, rel: &str, mode: u32) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            self.dir.path().join(rel),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap();
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -144,14 +167,18 @@ impl Tcptune {
             let mut c = Command::new("unshare");
             c.args(["-rnm", "sh", "-c", &script, "sh", BIN]);
             c.env("TCPTUNE_HOST_NETNS", host_netns());
-            c.env("TCPTUNE_AFTER", self.dir.path().join("after.out"));
             // Scratch space for test scripts and the sandbox's own mounts,
-            // inside this test's temp dir (never the host's /tmp).
+            // inside this test's temp dir (never the host's /tmp); the one
+            // place the strict sandbox leaves writable.
             let scratch = self.dir.path().join("scratch");
             std::fs::create_dir_all(&scratch).unwrap();
+            c.env("TCPTUNE_AFTER", scratch.join("after.out"));
             c.env("TCPTUNE_SCRATCH", scratch);
             if self.staged {
                 c.env("TCPTUNE_STAGE", self.dir.path().join("stage"));
+            }
+            if self.strict {
+                c.env("TCPTUNE_STRICT", "1");
             }
             for (i, (k, v)) in self.presets.iter().enumerate() {
                 c.env(format!("P{i}K"), k).env(format!("P{i}V"), v);
@@ -179,7 +206,8 @@ impl Tcptune {
             status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            after: std::fs::read_to_string(self.dir.path().join("after.out")).unwrap_or_default(),
+            after: std::fs::read_to_string(self.dir.path().join("scratch/after.out"))
+                .unwrap_or_default(),
             dir: self.dir,
         }
     }
