@@ -311,9 +311,7 @@ impl BootConfig {
                     Err(e) => {
                         let why = match &e {
                             ReadError::Io(io) if io.raw_os_error() == Some(libc::EACCES) => {
-                                format!(
-                                    "cannot read it ({e}); the loader, running as root at boot, can: run tcptune as root"
-                                )
+                                "cannot read it (permission denied); the loader, running as root at boot, can: run tcptune as root".to_string()
                             }
                             ReadError::NotRegular(kind) => {
                                 format!("a {kind}: the loaders would block reading it at boot")

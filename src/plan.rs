@@ -158,6 +158,7 @@ impl AtBoot {
         param: Option<&Param>,
         target: &Target,
         live: Option<&Value>,
+        offline: bool,
     ) -> AtBoot {
         let prov = boot.provenance(key);
         let fits = |raw: &Option<String>| {
@@ -172,10 +173,13 @@ impl AtBoot {
             ),
             // No file sets it: the running kernel's default loads. Defaults
             // changed between versions (somaxconn 128 -> 4096 in 5.4), so the
-            // catalog's default counts only when the live value agrees.
+            // catalog's default counts only when the live value agrees; for
+            // an offline image it is the best there is.
             None => match param.map(|p| p.default) {
-                Some(KDefault::Fixed(d)) if Value::from_kernel(d, param).as_ref() == live => {
-                    (live.cloned(), None)
+                Some(KDefault::Fixed(d))
+                    if offline || Value::from_kernel(d, param).as_ref() == live =>
+                {
+                    (Value::from_kernel(d, param), None)
                 }
                 _ => (None, None),
             },
@@ -248,6 +252,8 @@ pub struct Plan {
     pub loader: Option<crate::boot::Loader>,
     /// No live kernel was visible (an image): statuses come from the boot view.
     pub offline: bool,
+    /// Boot files whose effect is unknown (why): the boot view is a guess.
+    pub unknown_files: Vec<(PathBuf, String)>,
 }
 
 impl Plan {
@@ -280,7 +286,7 @@ impl Plan {
             // Offline (an image without /proc/sys): the boot view is all there is.
             let at_boot = boot
                 .filter(|_| live.is_some() || offline)
-                .map(|b| AtBoot::new(b, &e.key, e.param, &e.target, live.as_ref()));
+                .map(|b| AtBoot::new(b, &e.key, e.param, &e.target, live.as_ref(), offline));
 
             status = match (status, at_boot.as_ref().map(|b| b.satisfied)) {
                 (Status::Change, Some(true)) => Status::NotLiveYet,
@@ -319,6 +325,13 @@ impl Plan {
             rows: rows.collect(),
             loader: boot.map(|b| b.loader),
             offline,
+            unknown_files: boot
+                .map(|b| {
+                    b.unknown()
+                        .map(|(p, w)| (p.to_path_buf(), w.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 

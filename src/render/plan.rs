@@ -59,6 +59,21 @@ impl Renderer {
                 WIDTH
             )
         );
+        for (file, why) in &plan.unknown_files {
+            let _ = writeln!(
+                t,
+                "{}\n",
+                wrap(
+                    &format!(
+                        "{BAD}boot view unknown{BAD:#}: {}: {}",
+                        clean(&file.display().to_string()),
+                        clean(why)
+                    ),
+                    0,
+                    WIDTH
+                )
+            );
+        }
         // Column widths: the widest cell, within bounds that keep 80 columns.
         let width = |cell: &dyn Fn(&Row) -> usize, lo: usize, hi: usize| {
             plan.rows.iter().map(cell).max().unwrap_or(lo).clamp(lo, hi)
