@@ -387,10 +387,24 @@ impl BootConfig {
                 .find(|l| l.glob && l.value.is_some() && glob_match(&l.path, &path))
         } else {
             match self.loader {
-                // One entry per key: the last one, an exclusion included.
+                // One entry per key: the last one, an exclusion included
+                // (if the kernel refuses its value, the default stays).
                 Loader::Systemd => explicit.last().copied().filter(|l| l.value.is_some()),
-                // Every assignment is written; an exclusion only stops globs.
-                Loader::Procps => explicit.iter().rev().find(|l| l.value.is_some()).copied(),
+                // Every assignment is written in turn; a refused write
+                // leaves the value before it, and an exclusion only stops
+                // globs. So the last value the kernel accepts wins.
+                Loader::Procps => {
+                    let param = crate::catalog::find(&key::canonical(key).unwrap_or_default());
+                    explicit
+                        .iter()
+                        .rev()
+                        .find(|l| {
+                            l.value.as_deref().is_some_and(|v| {
+                                crate::value::Value::from_write(v, param).is_some()
+                            })
+                        })
+                        .copied()
+                }
             }
         };
         let candidates = self

@@ -277,7 +277,15 @@ pub fn execute(change: &Change, kernel: &dyn Kernel, root: &Root) -> Result<(), 
     for f in change.files.iter().filter(|f| f.changes()) {
         sysctl_file::clean_stale_temps(root, &f.path);
         let result = match &f.new {
-            Some(content) => sysctl_file::write(root, &f.path, content),
+            Some(content) => sysctl_file::write(root, &f.path, content).and_then(|()| {
+                // Read back what is on disk now: exactly what was reviewed.
+                match sysctl_file::read(root, &f.path) {
+                    Ok(Some(now)) if now == *content => Ok(()),
+                    _ => Err(std::io::Error::other(
+                        "the file read back differs from what was written",
+                    )),
+                }
+            }),
             None => sysctl_file::remove(root, &f.path),
         };
         if let Err(e) = result {

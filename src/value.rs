@@ -42,24 +42,31 @@ impl Value {
     }
 
     /// What the kernel stores when `text` is written to `param` (as a
-    /// loader does from a sysctl.d line): a scalar takes the first token,
-    /// `010` is octal, `0x10` hex. `None` when the kernel would refuse it.
+    /// loader does from a sysctl.d line), by the kernel's own parser
+    /// (`proc_get_long`): leading white space skipped, `010` octal, `0x10`
+    /// hex, and the number must be followed by a space, a tab, a newline or
+    /// the end (so `30 # note` stores 30, `100\r...` is refused). A scalar
+    /// takes the first number. `None` when the kernel would refuse it.
     pub fn from_write(text: &str, param: Option<&Param>) -> Option<Value> {
-        let int = |t: &str| match parse_int(t) {
-            Ok(v) => Some(v),
-            Err(IntError::LeadingZero { octal }) => octal,
-            Err(IntError::NotANumber) => None,
+        let Some(p) = param else {
+            return Some(Value::Text(normalize_text(text)));
         };
-        match param.map(|p| p.kind) {
-            None => Some(Value::Text(normalize_text(text))),
-            Some(Kind::Pair) => {
-                let mut it = text.split_whitespace();
-                let lo = int(it.next()?)?;
-                // One number changes only the low end; not modelled.
-                let hi = int(it.next()?)?;
-                Some(Value::Pair(lo, hi))
-            }
-            Some(_) => text.split_whitespace().next().and_then(int).map(Value::Int),
+        let mut rest = text;
+        let mut next = || {
+            let t = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+            let end = t.find([' ', '\t', '\n']).unwrap_or(t.len());
+            rest = &t[end..];
+            let v = match parse_int(&t[..end]) {
+                Ok(v) => Some(v),
+                Err(IntError::LeadingZero { octal }) => octal,
+                Err(IntError::NotANumber) => None,
+            }?;
+            p.range.contains(v).then_some(v)
+        };
+        match p.kind {
+            // One number changes only the low end; not modelled.
+            Kind::Pair => Some(Value::Pair(next()?, next()?)),
+            _ => next().map(Value::Int),
         }
     }
 
@@ -168,6 +175,12 @@ mod tests {
         assert_eq!(Value::from_write("010", fin), Some(Value::Int(8)));
         assert_eq!(Value::from_write("30 # comment", fin), Some(Value::Int(30)));
         assert_eq!(Value::from_write("abc", fin), None);
+        assert_eq!(Value::from_write("100\rnet.ipv4.x = 12", fin), None);
+        assert_eq!(Value::from_write(" 7\n", fin), Some(Value::Int(7)));
+        assert_eq!(
+            Value::from_write("300", catalog::find("tcp_synack_retries")),
+            None
+        );
         assert_eq!(
             Value::from_write("1024\t65000", catalog::find("ip_local_port_range")),
             Some(Value::Pair(1024, 65000))

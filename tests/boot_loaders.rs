@@ -72,7 +72,10 @@ fn run(layout: &Path, loader: &str) -> Run {
         "{}: sandbox script failed",
         layout.display()
     );
-    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap_or_default();
+    // Lossy: the layouts hold invalid UTF-8 on purpose.
+    let read = |f: &str| {
+        String::from_utf8_lossy(&std::fs::read(out.path().join(f)).unwrap_or_default()).into_owned()
+    };
     Run {
         before: read("before").lines().map(str::to_string).collect(),
         after: read("after").lines().map(str::to_string).collect(),
@@ -108,8 +111,9 @@ fn check_values(layout: &Path, loader: &str, r: &Run) {
             .find(|k| k["key"] == key.as_str())
             .unwrap();
         let predicted = &entry["boot"][loader];
+        // A value the kernel refuses leaves the one before it.
         let expected = match predicted["value"].as_str() {
-            Some(v) => as_kernel(key, v),
+            Some(v) => as_kernel(key, v).or_else(|| as_kernel(key, &r.before[i])),
             None => as_kernel(key, &r.before[i]),
         };
         let actual = Value::from_kernel(&r.after[i], catalog::find(key));
@@ -238,10 +242,20 @@ fn boot_values_and_file_order_match_systemd_sysctl() {
             .lines()
             .filter_map(|l| l.strip_prefix("# /").map(|_| &l[2..]))
             .collect();
-        assert_eq!(
-            ours,
-            theirs,
-            "{}: file order differs from systemd-sysctl --cat-config",
+        // --cat-config stops listing at a file with a line of 1 MiB or more
+        // (loading goes on; the value check above covers that).
+        let long_line = |f: &str| {
+            r.files["warnings"].as_array().unwrap().iter().any(|w| {
+                w["path"] == f
+                    && w["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("1 MiB or more"))
+            })
+        };
+        let cut = theirs.last().is_some_and(|f| long_line(f)) && ours.starts_with(&theirs);
+        assert!(
+            ours == theirs || cut,
+            "{}: file order differs from systemd-sysctl --cat-config\nours:   {ours:?}\ntheirs: {theirs:?}",
             layout.display()
         );
         check_rejections(&layout, "systemd", &r);
@@ -255,6 +269,10 @@ fn the_loaders_really_differ_where_tcptune_says_they_do() {
         ("sysctl-conf-present", "net.ipv4.tcp_fin_timeout"),
         ("dash-prefix", "net.ipv4.tcp_syn_retries"),
         ("exclusion-after-assignment", "net.ipv4.tcp_fin_timeout"),
+        // systemd-sysctl skips hidden names; procps reads them.
+        ("hidden-files", "net.ipv4.tcp_fin_timeout"),
+        // systemd ends a line at CR; procps hands the CR to the kernel.
+        ("carriage-return-and-nul", "net.ipv4.tcp_keepalive_time"),
     ] {
         let dir = common::repo().join("tests/boot-layouts").join(layout);
         let (s, p) = (run(&dir, "systemd"), run(&dir, "procps"));
