@@ -278,12 +278,19 @@ pub fn execute(change: &Change, kernel: &dyn Kernel, root: &Root) -> Result<(), 
         sysctl_file::clean_stale_temps(root, &f.path);
         let result = match &f.new {
             Some(content) => sysctl_file::write(root, &f.path, content).and_then(|()| {
-                // Read back what is on disk now: exactly what was reviewed.
+                // Read back what is on disk now: exactly what was reviewed,
+                // or the old file goes back too.
                 match sysctl_file::read(root, &f.path) {
                     Ok(Some(now)) if now == *content => Ok(()),
-                    _ => Err(std::io::Error::other(
-                        "the file read back differs from what was written",
-                    )),
+                    _ => {
+                        let _ = match &f.old {
+                            Some(old) => sysctl_file::write(root, &f.path, old),
+                            None => sysctl_file::remove(root, &f.path),
+                        };
+                        Err(std::io::Error::other(
+                            "the file read back differs from what was written; the old one is back",
+                        ))
+                    }
                 }
             }),
             None => sysctl_file::remove(root, &f.path),
