@@ -8,6 +8,9 @@ pub enum ExitCode {
     Drift,
     /// Bad input or a failure; nothing was changed. clap's usage errors use 2 too.
     Error,
+    /// apply or revert was interrupted by this signal and rolled back:
+    /// 128 + the signal number, as a shell reports a death by signal.
+    Interrupted(i32),
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -16,6 +19,7 @@ impl From<ExitCode> for std::process::ExitCode {
             ExitCode::Success => 0,
             ExitCode::Drift => 1,
             ExitCode::Error => 2,
+            ExitCode::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(2),
         })
     }
 }

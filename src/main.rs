@@ -10,12 +10,15 @@ use tcptune::render::Renderer;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let color = Config::from_cli(&cli).color;
-    let result: anyhow::Result<ExitCode> = tcptune::run(cli).map_err(anyhow::Error::from);
-    match result {
+    match tcptune::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            Renderer::error(color, &format!("{e:#}"));
-            ExitCode::Error.into()
+            let code = match &e {
+                tcptune::error::Error::Interrupted { signal, .. } => ExitCode::Interrupted(*signal),
+                _ => ExitCode::Error,
+            };
+            Renderer::error(color, &format!("{:#}", anyhow::Error::from(e)));
+            code.into()
         }
     }
 }

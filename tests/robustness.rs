@@ -19,7 +19,7 @@ const SLOW: &str = r#"
 slow() { # args... : starts tcptune under strace, sets $pid to tcptune's pid
   rm -f $TCPTUNE_SCRATCH/pid
   strace -f -o /dev/null -e trace=write -e inject=write:delay_exit=25000 \
-    sh -c 'echo $$ > $TCPTUNE_SCRATCH/pid; exec "$@"' sh "$@" >/dev/null 2>&1 &
+    sh -c 'echo $$ > $TCPTUNE_SCRATCH/pid; exec "$@"' sh "$@" >/dev/null 2>>$TCPTUNE_SCRATCH/err &
   spid=$!
   while [ ! -s $TCPTUNE_SCRATCH/pid ]; do sleep 0.01; done
   pid=$(cat $TCPTUNE_SCRATCH/pid)
@@ -37,7 +37,9 @@ mixed=0; interrupted=0; completed=0
 for i in $(seq 1 16); do
   sig=TERM; [ $((i % 3)) = 1 ] && sig=INT; [ $((i % 3)) = 2 ] && sig=HUP
   slow $1 apply web-server --yes
-  sleep 0.$(printf %03d $(rand_ms 400)); kill -$sig $pid 2>/dev/null
+  # Once the journal is on disk the live writes begin (25 ms each).
+  until grep -qs '"journal": {{' /var/lib/tcptune/state.json || ! kill -0 $pid 2>/dev/null; do sleep 0.005; done
+  sleep 0.$(printf %03d $(rand_ms 150)); kill -$sig $pid 2>/dev/null
   wait $spid; rc=$?
   now="$({WEB})"
   if [ "$now" = "$before" ]; then
@@ -52,7 +54,7 @@ for i in $(seq 1 16); do
   ls -A /etc/sysctl.d 2>/dev/null | grep -q '^\.tcptune-' && mixed=$((mixed + 1))
 done
 echo "mixed=$mixed"
-echo "interrupted=$interrupted completed=$completed" >&2
+echo "interrupted=$interrupted completed=$completed rolled-back=$(grep -c 'Rolled back' $TCPTUNE_SCRATCH/err)" >&2
 "#
     );
     let out = tcptune(&["list"])
@@ -74,6 +76,7 @@ echo "interrupted=$interrupted completed=$completed" >&2
         "only {interrupted} runs were interrupted: {}",
         out.after
     );
+    eprintln!("{}", out.after.trim_end());
 }
 
 #[test]
@@ -81,9 +84,12 @@ fn an_interrupted_apply_exits_128_plus_the_signal_and_says_so() {
     let script = format!(
         r#"{SLOW}
 slow $1 apply web-server --yes
-sleep 0.15; kill -TERM $pid; wait $spid; echo "rc=$?"
+# Signal once the journal is on disk: the live writes have begun.
+until grep -qs '"journal": {{' /var/lib/tcptune/state.json; do sleep 0.005; done
+kill -TERM $pid; wait $spid; echo "rc=$?"
 {WEB}; echo
 test -e /var/lib/tcptune/state.json && echo state-left || echo no-state
+grep -c 'interrupted by SIGTERM: Rolled back' $TCPTUNE_SCRATCH/err
 "#
     );
     let out = tcptune(&["list"])
