@@ -257,6 +257,25 @@ cannot be checked without the live kernel and are reported as notes. Exit 0 when
     },
 }
 
+impl Command {
+    /// The subcommand's name, as JSON documents carry it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::List => "list",
+            Command::Show { .. } => "show",
+            Command::Diff { .. } => "diff",
+            Command::Explain { .. } => "explain",
+            Command::Check { .. } => "check",
+            Command::Apply { .. } => "apply",
+            Command::Revert { .. } => "revert",
+            Command::Why { .. } => "why",
+            Command::Files => "files",
+            Command::Lint { .. } => "lint",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}
+
 /// The clap command, for the man page and completions.
 pub fn command() -> clap::Command {
     Cli::command()

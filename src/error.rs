@@ -253,20 +253,6 @@ pub enum Error {
     #[error("cannot read {}: {}", .path.display(), io_meaning(.source))]
     Io { path: PathBuf, source: io::Error },
 
-    #[error("cannot read {key} from {}: {}", .path.display(), io_meaning(.source))]
-    Read {
-        key: String,
-        path: PathBuf,
-        source: io::Error,
-    },
-
-    #[error("{key}: the kernel printed `{text}`, which is not a {expected}")]
-    Unparsable {
-        key: String,
-        text: String,
-        expected: &'static str,
-    },
-
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),
 
@@ -313,7 +299,7 @@ pub enum Error {
         why: String,
     },
 
-    #[error("{what}: cannot write {}: {}{}; nothing was changed", .path.display(), io_meaning(.source), permission_hint(.source))]
+    #[error("{what}: cannot write {}: {}; nothing was changed", .path.display(), io_meaning(.source))]
     NotPermitted {
         what: &'static str,
         path: PathBuf,
@@ -396,15 +382,6 @@ fn unknown_text(files: &[(PathBuf, String)]) -> String {
         .join("; ")
 }
 
-fn permission_hint(e: &io::Error) -> &'static str {
-    match e.raw_os_error() {
-        Some(13) | Some(1) if !crate::trust::running_as_root() => {
-            ". Run as root (CAP_NET_ADMIN for this network namespace's values)"
-        }
-        _ => "",
-    }
-}
-
 fn write_hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
         Some(30) => "; nothing was changed that could not be undone",
@@ -482,6 +459,104 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// An error as JSON (`--format json`): a stable kind, the message, and
+/// where it is when it is about a file.
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorJson {
+    pub kind: &'static str,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: Option<String>,
+}
+
+impl Error {
+    /// A stable name for each kind of error, for machines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid-profile",
+            Error::ProfileNotFound { .. } => "profile-not-found",
+            Error::BadProfileName { .. } => "bad-profile-name",
+            Error::UnknownTopic { .. } => "unknown-topic",
+            Error::UnknownKey { .. } => "unknown-key",
+            Error::Io { .. } => "io",
+            Error::Output(_) => "output",
+            Error::Write { .. } => "write",
+            Error::ReadBack { .. } => "read-back",
+            Error::Persist { .. } => "persist",
+            Error::Locked { .. } => "locked",
+            Error::Untrusted { .. } => "untrusted",
+            Error::BadTarget { .. } => "bad-target",
+            Error::Unrenderable { .. } => "unrenderable",
+            Error::NotPermitted { .. } => "not-permitted",
+            Error::NoTerminal { .. } => "no-terminal",
+            Error::Interrupted { .. } => "interrupted",
+            Error::NoLiveKernel { .. } => "no-live-kernel",
+            Error::Unreadable { .. } => "unreadable",
+            Error::BootUnknown { .. } => "boot-unknown",
+            Error::NotANetns { .. } | Error::Netns { .. } => "netns",
+            Error::NetnsPersist { .. } => "netns-persist",
+            Error::BadState { .. } => "bad-state",
+            Error::Overridden { .. } => "overridden-at-boot",
+            Error::RolledBack { .. } => "rolled-back",
+        }
+    }
+
+    /// Every problem as its own JSON error (a profile error lists several).
+    pub fn diagnostics_json(&self) -> Vec<ErrorJson> {
+        match self {
+            Error::Invalid(ds) => ds
+                .iter()
+                .map(|d| ErrorJson {
+                    kind: "invalid-profile",
+                    message: d.to_string(),
+                    file: Some(d.at.file.clone()),
+                    line: d.at.line,
+                    column: d.at.column,
+                    key: d.at.key.clone(),
+                })
+                .collect(),
+            e => vec![e.to_json()],
+        }
+    }
+
+    /// The error for a JSON document: the first problem's place, for a
+    /// profile error; the path, for a file error.
+    pub fn to_json(&self) -> ErrorJson {
+        let (mut file, mut line, mut column, mut key) = (None, None, None, None);
+        match self {
+            Error::Invalid(d) => {
+                if let Some(first) = d.first() {
+                    file = Some(first.at.file.clone());
+                    line = first.at.line;
+                    column = first.at.column;
+                    key = first.at.key.clone();
+                }
+            }
+            Error::Io { path, .. }
+            | Error::Persist { path, .. }
+            | Error::BadState { path, .. }
+            | Error::Untrusted { path, .. }
+            | Error::BadTarget { path, .. }
+            | Error::NotPermitted { path, .. }
+            | Error::Locked { path, .. } => file = Some(path.display().to_string()),
+            Error::Write { key: k, .. }
+            | Error::ReadBack { key: k, .. }
+            | Error::Unreadable { key: k, .. } => key = Some(k.clone()),
+            _ => {}
+        }
+        ErrorJson {
+            kind: self.kind(),
+            message: self.to_string(),
+            file,
+            line,
+            column,
+            key,
         }
     }
 }

@@ -35,10 +35,12 @@ pub struct Facts {
 
 /// The consequence of one value: `sentence` with `{}` standing for
 /// `amount`. Keys that combine (keepalive) share a `group`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Effect {
     pub sentence: String,
     pub amount: String,
+    /// The amount as a number and its unit ("s", "connections/s"...), for JSON.
+    pub quantity: Option<(f64, &'static str)>,
     pub group: Option<&'static str>,
     pub note: Option<String>,
 }
@@ -48,9 +50,20 @@ impl Effect {
         Effect {
             sentence: sentence.into(),
             amount: amount.into(),
+            quantity: None,
             group: None,
             note: None,
         }
+    }
+
+    /// A duration in milliseconds, worded and as seconds.
+    fn duration(sentence: impl Into<String>, ms: u64) -> Effect {
+        Effect::new(sentence, timing::words(ms)).with(ms as f64 / 1000.0, "s")
+    }
+
+    fn with(mut self, value: f64, unit: &'static str) -> Effect {
+        self.quantity = Some((value, unit));
+        self
     }
 
     fn note(mut self, note: impl Into<String>) -> Effect {
@@ -116,9 +129,9 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
     }
     let n = v.as_int()?;
     let e = match p.alias {
-        "tcp_synack_retries" => Effect::new(
+        "tcp_synack_retries" => Effect::duration(
             format!("a half-open connection is dropped after {{}} ({n} SYN-ACK retransmissions)"),
-            timing::words(timing::synack_lifetime(ms(n))),
+            timing::synack_lifetime(ms(n)),
         ),
         "tcp_syn_retries" | "tcp_syn_linear_timeouts" => {
             let retries = int(values, "net.ipv4.tcp_syn_retries")?;
@@ -130,11 +143,11 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
                     "tcp_syn_retries={retries}; this kernel has no tcp_syn_linear_timeouts (before 6.5)"
                 ),
             };
-            Effect::new(
+            Effect::duration(
                 format!(
                     "connect() to an unreachable peer fails after {{}} ({sent} SYN retransmissions; {rule})"
                 ),
-                timing::words(t),
+                t,
             )
         }
         "tcp_keepalive_time" | "tcp_keepalive_intvl" | "tcp_keepalive_probes" => {
@@ -148,17 +161,18 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
                     "an idle peer that vanished is detected after {{}} on sockets with SO_KEEPALIVE ({t} s idle + {c} probes x {i} s)"
                 ),
                 secs(timing::keepalive_detection(t, i, c)),
-            );
+            )
+            .with(timing::keepalive_detection(t, i, c) as f64, "s");
             e.group = Some("keepalive");
             e
         }
-        "tcp_retries2" => Effect::new(
+        "tcp_retries2" => Effect::duration(
             "an established connection whose peer stops acknowledging data is aborted after {} of retransmissions",
-            timing::words(timing::retries2_budget(ms(n), rto_max)),
+            timing::retries2_budget(ms(n), rto_max),
         ),
-        "tcp_retries1" => Effect::new(
+        "tcp_retries1" => Effect::duration(
             "TCP asks for a new route and probes the path MTU after {} of retransmissions",
-            timing::words(timing::retries2_budget(ms(n), rto_max)),
+            timing::retries2_budget(ms(n), rto_max),
         ),
         "tcp_orphan_retries" => Effect::new(
             format!(
@@ -166,7 +180,8 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
                 if n == 0 { " (0 counts as 8)" } else { "" }
             ),
             timing::words(timing::orphan_budget(ms(n), rto_max)),
-        ),
+        )
+        .with(timing::orphan_budget(ms(n), rto_max) as f64 / 1000.0, "s"),
         "tcp_fin_timeout" if n <= 0 => Effect::new(
             "an orphaned connection waits in FIN_WAIT2 for {}; TIME_WAIT stays 60 s",
             "3.5 retransmission timeouts (under a second on a LAN)",
@@ -174,12 +189,14 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
         "tcp_fin_timeout" => Effect::new(
             "an orphaned connection waits in FIN_WAIT2 for at most {}; TIME_WAIT stays 60 s whatever this is",
             secs(n),
-        ),
+        )
+        .with(n as f64, "s"),
         "somaxconn" => {
             let e = Effect::new(
                 "listen() backlogs above {} are cut to it: the accept queue (and SYN queue) of a listener is min(backlog, somaxconn)",
                 n.to_string(),
-            );
+            )
+            .with(n as f64, "connections");
             let open = facts.listeners.map_or_else(String::new, |l| {
                 format!(" ({l} listening sockets are open in this network namespace now)")
             });
@@ -202,9 +219,9 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
         }
         "tcp_tw_reuse_delay" => match int(values, "net.ipv4.tcp_tw_reuse") {
             Some(0) => Effect::new("{}", "no effect while tcp_tw_reuse=0"),
-            _ => Effect::new(
+            _ => Effect::duration(
                 "connect() may take over a TIME_WAIT port pair once it is {} old",
-                timing::words(ms(n)),
+                ms(n),
             ),
         },
         "tcp_max_tw_buckets" if n == 0 => Effect::new(
@@ -215,11 +232,9 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
         "tcp_max_tw_buckets" => Effect::new(
             "at most {} sockets are held in TIME_WAIT; beyond that, closing connections skip it (TCPTimeWaitOverflow)",
             n.to_string(),
-        ),
-        "tcp_rto_max_ms" => Effect::new(
-            "retransmission waits are capped at {}",
-            timing::words(ms(n)),
-        ),
+        )
+        .with(n as f64, "sockets"),
+        "tcp_rto_max_ms" => Effect::duration("retransmission waits are capped at {}", ms(n)),
         "netdev_max_backlog" => match facts.cpus {
             Some(c) => Effect::new(
                 format!(
@@ -233,7 +248,8 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
         "tcp_max_orphans" => Effect::new(
             "at most {} orphaned sockets before they are reset at once",
             n.to_string(),
-        ),
+        )
+        .with(n as f64, "sockets"),
         _ => return None,
     };
     Some(e)
@@ -245,7 +261,8 @@ fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>) -> Effect {
     let mut e = Effect::new(
         "one destination address and port can take {} new connections per second, sustained, before ephemeral ports run out (each closed outgoing connection holds its port for 60 s of TIME_WAIT)",
         format!("about {rate:.0} ({ports} ports)"),
-    );
+    )
+    .with(rate, "connections/s");
     let mut notes = Vec::new();
     if let Some(start) = unprivileged.filter(|s| lo < *s) {
         notes.push(format!(

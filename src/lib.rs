@@ -301,8 +301,12 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
                 (Some(n), None, _) => Some(n.state()),
                 _ => None,
             };
+            let unit = now.as_ref().and_then(|e| e.quantity).map(|(_, u)| u);
             Explanation {
                 effect,
+                value: now.as_ref().and_then(|e| e.quantity).map(|(v, _)| v),
+                before: was.as_ref().and_then(|e| e.quantity).map(|(v, _)| v),
+                unit,
                 notes: now.and_then(|e| e.note).into_iter().collect(),
                 detail: Some(param.detail),
             }
@@ -397,7 +401,7 @@ fn lint(cx: &Context, files: &[std::path::PathBuf]) -> Result<ExitCode, Error> {
         }
         results.push((
             file.display().to_string(),
-            result.map_err(|e| e.to_string()),
+            result.map_err(|e| e.diagnostics_json()),
         ));
     }
     cx.out.lint(&results)?;

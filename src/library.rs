@@ -62,7 +62,6 @@ pub struct Listing {
     /// An admin profile that replaces a built-in of the same name.
     pub overrides_builtin: bool,
     /// Why the file cannot be used, if it cannot.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -10,6 +10,8 @@ use tcptune::render::Renderer;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let color = Config::from_cli(&cli).color;
+    let json = cli.format == tcptune::cli::Format::Json;
+    let command = cli.command.name();
     match tcptune::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
@@ -17,7 +19,13 @@ fn main() -> std::process::ExitCode {
                 tcptune::error::Error::Interrupted { signal, .. } => ExitCode::Interrupted(*signal),
                 _ => ExitCode::Error,
             };
-            Renderer::error(color, &format!("{:#}", anyhow::Error::from(e)));
+            if json {
+                // The document says what failed; the status says it failed.
+                Renderer::json_error(command, &e);
+            }
+            // Our messages already word the cause (and the errno, once):
+            // print the outermost, not anyhow's chain of sources.
+            Renderer::error(color, &anyhow::Error::from(e).to_string());
             code.into()
         }
     }

@@ -660,24 +660,15 @@ fn describe(node: &Node) -> String {
 /// shape `show` prints in YAML and JSON.
 pub struct OrderedEntries<'a>(pub &'a [Entry]);
 
-/// A value as `show` prints it: integers as numbers, the rest as text.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ShownValue {
-    Int(i64),
-    Text(String),
-}
-
+/// One entry as `show` gives it in JSON: values in kernel text, like
+/// every value in tcptune's JSON.
 #[derive(Serialize)]
 struct ShownEntry<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<ShownValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    at_least: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    at_most: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    at_least: Option<String>,
+    at_most: Option<String>,
     why: Option<&'a str>,
+    allow_outside_net: bool,
     from: &'a str,
 }
 
@@ -687,9 +678,12 @@ impl Serialize for OrderedEntries<'_> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for e in self.0 {
             let (value, at_least, at_most) = match &e.target {
-                Target::Exact(Value::Int(n)) => (Some(ShownValue::Int(*n)), None, None),
-                Target::Exact(v) => (Some(ShownValue::Text(v.to_string())), None, None),
-                Target::Bounds { at_least, at_most } => (None, *at_least, *at_most),
+                Target::Exact(v) => (Some(v.to_string()), None, None),
+                Target::Bounds { at_least, at_most } => (
+                    None,
+                    at_least.map(|v| v.to_string()),
+                    at_most.map(|v| v.to_string()),
+                ),
             };
             map.serialize_entry(
                 &e.key,
@@ -698,6 +692,7 @@ impl Serialize for OrderedEntries<'_> {
                     at_least,
                     at_most,
                     why: e.why.as_deref(),
+                    allow_outside_net: e.outside_net,
                     from: &e.origin,
                 },
             )?;

@@ -355,9 +355,36 @@ fn list_shows_builtins_and_admin_profiles_that_replace_them() {
 fn admin_profile_wins_and_can_extend_a_builtin() {
     let out = tcptune(&["show", "mine", "--root", "."]).file("etc/tcptune/profiles/mine.yaml", "description: d\nextends: web-server\nsysctls:\n  tcp_synack_retries: {value: 3, why: our clients are slow}\n").run();
     out.status(0)
-        .stdout_has("chain:\n- mine\n- web-server\n- kernel-defaults");
-    out.stdout_has("  net.ipv4.tcp_synack_retries:\n    value: 3\n    why: our clients are slow\n    from: mine");
-    out.stdout_has("  net.ipv4.tcp_fin_timeout:\n    value: 15");
+        .stdout_has("# mine (./etc/tcptune/profiles/mine.yaml, extends web-server > kernel-defaults), resolved by tcptune");
+    out.stdout_has("  net.ipv4.tcp_synack_retries:  # from mine\n    value: 3\n    why: \"our clients are slow\"");
+    out.stdout_has("  net.ipv4.tcp_fin_timeout:  # from web-server\n    value: 15");
+    // builtin:NAME still reaches the built-in that the admin's profile shadows.
+    let out = tcptune(&["show", "builtin:web-server", "--root", "."]).file("etc/tcptune/profiles/web-server.yaml", "description: mine\nextends: builtin:web-server\nsysctls:\n  tcp_synack_retries: {value: 3, why: our clients are slow}\n").run();
+    out.status(0)
+        .stdout_has("  net.ipv4.tcp_synack_retries:  # from web-server\n    value: 2");
+    let out = tcptune(&["show", "web-server", "--root", "."]).file("etc/tcptune/profiles/web-server.yaml", "description: mine\nextends: builtin:web-server\nsysctls:\n  tcp_synack_retries: {value: 3, why: our clients are slow}\n").run();
+    out.status(0)
+        .stdout_has("extends builtin:web-server > kernel-defaults")
+        .stdout_has("value: 3");
+}
+
+#[test]
+fn show_prints_a_profile_you_can_start_from() {
+    // show > file; lint file; diff file: the same plan as the built-in.
+    for name in [
+        "kernel-defaults",
+        "web-server",
+        "fast-failover",
+        "outbound-client",
+    ] {
+        let out = tcptune(&["lint", "mine.yaml"])
+            .before(&format!("$1 show {name} > mine.yaml"))
+            .after(&format!("$1 diff ./mine.yaml --format json > a.json; $1 diff {name} --format json > b.json; cmp -s a.json b.json && echo same || diff a.json b.json | head"))
+            .run();
+        out.status(0).stdout_has("mine.yaml: ok");
+        // Only the profile's name and chain differ.
+        assert!(!out.after.contains("\"status\""), "{name}: {}", out.after);
+    }
 }
 
 #[test]
@@ -369,7 +396,7 @@ fn show_json_is_the_resolved_profile() {
         j["chain"],
         serde_json::json!(["fast-failover", "behind-load-balancer", "kernel-defaults"])
     );
-    assert_eq!(j["sysctls"]["net.ipv4.tcp_keepalive_time"]["value"], 60);
+    assert_eq!(j["sysctls"]["net.ipv4.tcp_keepalive_time"]["value"], "60");
     assert_eq!(
         j["sysctls"]["net.ipv4.tcp_keepalive_time"]["from"],
         "fast-failover"

@@ -301,8 +301,8 @@ fn what_cannot_be_read_is_reported_for_itself() {
     // A boot file a non-root user cannot read: check exits 2, not 1.
     let out = tcptune(&["list"])
         .boot_file("/etc/sysctl.d/10-secret.conf", "net.ipv4.tcp_fin_timeout = 9\n")
-        .after("chmod 000 /etc/sysctl.d/10-secret.conf")
-        .after("unshare --user --map-user=1000 --map-group=1000 $1 check kernel-defaults; echo \"rc=$?\"")
+        .after("chmod 600 /etc/sysctl.d/10-secret.conf")
+        .after("setpriv --reuid=1000 --regid=1000 --clear-groups $1 check kernel-defaults; echo \"rc=$?\"")
         .run();
     assert!(
         out.after

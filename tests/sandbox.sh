@@ -24,11 +24,12 @@ mount -t tmpfs tmpfs "$sb"
 mkdir "$sb/net" && mount --bind /proc/sys/net "$sb/net"
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && mount --bind "$sb/net" /proc/sys/net
 cp /etc/ld.so.cache "$sb/" 2>/dev/null || true
-mount -t tmpfs tmpfs /etc && { cp "$sb/ld.so.cache" /etc/ 2>/dev/null || true; }
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /usr/local/lib
-mount -t tmpfs tmpfs /usr/lib/sysctl.d
-mount -t tmpfs tmpfs /var/lib
+# mode=755: root's directories, as on a real host (tmpfs defaults to 1777).
+mount -t tmpfs -o mode=755 tmpfs /etc && { cp "$sb/ld.so.cache" /etc/ 2>/dev/null || true; }
+mount -t tmpfs -o mode=755 tmpfs /run
+mount -t tmpfs -o mode=755 tmpfs /usr/local/lib
+mount -t tmpfs -o mode=755 tmpfs /usr/lib/sysctl.d
+mount -t tmpfs -o mode=755 tmpfs /var/lib
 if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
   # Copy into the tmpfs mounts only: `cp -a` onto / would also reset the
   # timestamps of the host's own /usr and /usr/lib.

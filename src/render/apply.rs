@@ -226,6 +226,12 @@ impl Renderer {
             };
             return self.emit_json(&doc);
         }
-        self.emit(&format!("\n{BOLD}{}{BOLD:#}\n", clean(text)))
+        // A blank line parts the outcome from a plan shown above it.
+        let gap = if plan.is_some() || !change.is_empty() || !notes.is_empty() {
+            "\n"
+        } else {
+            ""
+        };
+        self.emit(&format!("{gap}{BOLD}{}{BOLD:#}\n", clean(text)))
     }
 }

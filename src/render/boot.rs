@@ -14,11 +14,15 @@ use crate::error::Error;
 use crate::plan::Snapshot;
 use crate::value::Value;
 
+/// What loads at boot under one loader: a file's value, or (no file sets
+/// it) the kernel default when the catalog knows it and the live value
+/// agrees, as diff and check say it.
 #[derive(Serialize)]
 struct BootSourceJson {
     value: Option<String>,
     file: Option<String>,
     line: Option<usize>,
+    kernel_default: bool,
 }
 
 #[derive(Serialize)]
@@ -67,14 +71,27 @@ impl Renderer {
                 }
             }
             let live_value = live.get(key).map(Value::to_string);
+            let param = crate::catalog::find(key);
+            let kernel_default = match param.map(|p| p.default) {
+                Some(crate::catalog::Default::Fixed(d))
+                    if Value::from_kernel(d, param).as_ref() == live.get(key) =>
+                {
+                    live_value.clone()
+                }
+                _ => None,
+            };
             if self.format == Format::Json {
                 let boot: serde_json::Map<String, serde_json::Value> = provs
                     .iter()
                     .map(|(c, p)| {
                         let src = BootSourceJson {
-                            value: p.winner.and_then(|w| w.value.clone()),
+                            value: p
+                                .winner
+                                .and_then(|w| w.value.clone())
+                                .or_else(|| kernel_default.clone()),
                             file: p.winner.map(|w| c.file_of(w).display().to_string()),
                             line: p.winner.map(|w| w.line),
+                            kernel_default: p.winner.is_none() && kernel_default.is_some(),
                         };
                         (
                             serde_json::to_value(c.loader)
@@ -97,7 +114,10 @@ impl Renderer {
                         wins: wins.clone(),
                     })
                     .collect();
-                json_keys.push(serde_json::json!({ "key": key, "live": live_value, "boot": boot, "assignments": assignments }));
+                json_keys.push(serde_json::json!({
+                    "key": key, "catalogued": param.is_some(), "live": live_value,
+                    "live_error": live.unreadable(key), "boot": boot, "assignments": assignments,
+                }));
                 continue;
             }
             let _ = writeln!(t, "{BOLD}{}{BOLD:#}", clean(key));
@@ -174,7 +194,7 @@ impl Renderer {
         }
         if self.format == Format::Json {
             return self.emit_json(
-                &serde_json::json!({ "schema": SCHEMA, "loader": default, "keys": json_keys }),
+                &serde_json::json!({ "schema": SCHEMA, "command": "why", "loader": default, "keys": json_keys }),
             );
         }
         self.emit(t.trim_end_matches('\n').to_string().as_str())
@@ -227,7 +247,7 @@ impl Renderer {
                     |w| serde_json::json!({ "path": w.path, "line": w.line, "kind": w.kind, "message": w.message }),
                 )
                 .collect();
-            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "loader": cfg.loader, "files": files, "warnings": warnings }));
+            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "command": "files", "loader": cfg.loader, "files": files, "warnings": warnings }));
         }
         let whose = if cfg.loader == detected {
             "the loader this system uses"

@@ -23,6 +23,9 @@ use crate::library::{Listing, Resolved};
 use crate::profile::OrderedEntries;
 
 pub use plan::Explanation;
+
+/// One file's lint result: its name, and its notes or its errors.
+pub type LintResult = (String, Result<Vec<String>, Vec<crate::error::ErrorJson>>);
 use text::{first_sentence, hang, wrap};
 
 const WIDTH: usize = 80;
@@ -71,6 +74,15 @@ impl Renderer {
         Self::to_stderr(color, "error", BAD, message);
     }
 
+    /// An error as a JSON document on standard output (`--format json`),
+    /// so configuration management gets JSON whatever happened.
+    pub fn json_error(command: &str, e: &Error) {
+        let doc = serde_json::json!({ "schema": SCHEMA, "command": command, "error": e.to_json() });
+        let mut text = serde_json::to_string_pretty(&doc).expect("errors serialize");
+        text.push('\n');
+        let _ = io::stdout().lock().write_all(text.as_bytes());
+    }
+
     /// A warning on standard error (the command goes on).
     pub fn warning(color: anstream::ColorChoice, message: &str) {
         Self::to_stderr(color, "warning", CHANGE, message);
@@ -91,7 +103,9 @@ impl Renderer {
 
     pub fn list(&self, profiles: &[Listing]) -> Result<(), Error> {
         if self.format == Format::Json {
-            return self.emit_json(&serde_json::json!({ "schema": SCHEMA, "profiles": profiles }));
+            return self.emit_json(
+                &serde_json::json!({ "schema": SCHEMA, "command": "list", "profiles": profiles }),
+            );
         }
         let name_w = profiles
             .iter()
@@ -143,45 +157,80 @@ impl Renderer {
         self.emit(&t)
     }
 
+    /// `show`: in text, the resolved profile as a profile file of its own
+    /// (lintable, with where each entry comes from in comments), to save
+    /// and edit; in JSON, the same with its provenance as fields.
     pub fn show(&self, r: &Resolved) -> Result<(), Error> {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            schema: Option<u32>,
-            name: &'a str,
-            source: String,
-            description: &'a str,
-            chain: &'a [String],
-            sysctls: OrderedEntries<'a>,
-        }
         let p = &r.profile;
-        let json = self.format == Format::Json;
-        let shown = Shown {
-            schema: json.then_some(SCHEMA),
-            name: &p.name,
-            source: p.source.describe(),
-            description: &p.description,
-            chain: &r.chain,
-            sysctls: OrderedEntries(&p.entries),
-        };
-        if json {
-            return self.emit_json(&shown);
+        if self.format == Format::Json {
+            return self.emit_json(&serde_json::json!({
+                "schema": SCHEMA, "command": "show", "name": p.name, "source": p.source.describe(),
+                "description": p.description, "extends": p.extends, "chain": r.chain,
+                "sysctls": OrderedEntries(&p.entries),
+            }));
         }
-        let yaml = serde_yaml::to_string(&shown).expect("views serialize");
-        self.emit(&format!(
-            "# {} resolved by tcptune; `from` names the profile each entry comes from\n{yaml}",
-            p.name
-        ))
+        // JSON strings are valid YAML double-quoted scalars, escapes included.
+        let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+        let ancestry = if r.chain.len() > 1 {
+            format!(", extends {}", r.chain[1..].join(" > "))
+        } else {
+            String::new()
+        };
+        let mut t = format!(
+            "# {} ({}{}), resolved by tcptune: every entry of the chain, with the\n# profile it comes from. A profile of its own: save it, edit it, lint it.\ndescription: {}\nsysctls:\n",
+            p.name,
+            p.source.describe(),
+            ancestry,
+            quote(&p.description)
+        );
+        for e in &p.entries {
+            let _ = writeln!(t, "  {}:  # from {}", e.key, e.origin);
+            match &e.target {
+                crate::profile::Target::Exact(crate::value::Value::Int(n)) => {
+                    let _ = writeln!(t, "    value: {n}");
+                }
+                crate::profile::Target::Exact(v) => {
+                    let _ = writeln!(t, "    value: {}", quote(&v.to_string()));
+                }
+                crate::profile::Target::Bounds { at_least, at_most } => {
+                    if let Some(lo) = at_least {
+                        let _ = writeln!(t, "    at_least: {lo}");
+                    }
+                    if let Some(hi) = at_most {
+                        let _ = writeln!(t, "    at_most: {hi}");
+                    }
+                }
+            }
+            if e.outside_net {
+                t.push_str("    allow_outside_net: true\n");
+            }
+            if let Some(why) = &e.why {
+                let _ = writeln!(t, "    why: {}", quote(why));
+            }
+        }
+        self.emit(&t)
     }
 
     /// The table of `diff` (and, with explanations, `diff --explain`).
-    pub fn lint(&self, results: &[(String, Result<Vec<String>, String>)]) -> Result<(), Error> {
+    pub fn lint(
+        &self,
+        results: &[LintResult],
+    ) -> Result<(), Error> {
         if self.format == Format::Json {
-            let files: Vec<_> = results.iter().map(|(f, r)| match r {
-                Ok(notes) => serde_json::json!({"file": f, "valid": true, "notes": notes}),
-                Err(e) => serde_json::json!({"file": f, "valid": false, "errors": e.lines().collect::<Vec<_>>()}),
-            }).collect();
-            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "files": files}));
+            let files: Vec<_> = results
+                .iter()
+                .map(|(f, r)| match r {
+                    Ok(notes) => {
+                        serde_json::json!({"file": f, "valid": true, "notes": notes, "errors": []})
+                    }
+                    Err(e) => {
+                        serde_json::json!({"file": f, "valid": false, "notes": [], "errors": e})
+                    }
+                })
+                .collect();
+            return self.emit_json(
+                &serde_json::json!({"schema": SCHEMA, "command": "lint", "files": files}),
+            );
         }
         let mut t = String::new();
         for (file, notes) in results

@@ -23,6 +23,11 @@ use crate::value::Value;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Explanation {
     pub effect: Option<String>,
+    /// The consequence as a number after the change, and before it, with
+    /// its unit ("s", "connections/s"...), when it has one.
+    pub value: Option<f64>,
+    pub before: Option<f64>,
+    pub unit: Option<&'static str>,
     pub notes: Vec<String>,
     #[serde(skip)]
     pub detail: Option<&'static str>,
@@ -244,11 +249,16 @@ impl Renderer {
         let live_text = live.map_or_else(|| "(not present here)".to_string(), Value::to_string);
         if self.format == Format::Json {
             return self.emit_json(&serde_json::json!({
-                "schema": SCHEMA, "key": p.key, "alias": p.alias, "summary": p.summary, "detail": p.detail,
+                "schema": SCHEMA, "command": "explain", "key": p.key, "alias": p.alias, "summary": p.summary, "detail": p.detail,
                 "range": { "min": p.range.min, "max": p.range.max }, "unit": p.unit, "default": default,
                 "scope": match p.scope { Scope::PerNetns => "netns", Scope::InitNetnsOnly => "init-netns" },
                 "versions": p.versions, "live": live.map(Value::to_string),
-                "effect": now.map(Effect::state), "note": now.and_then(|e| e.note.clone()),
+                "effect": now.map(|e| serde_json::json!({
+                    "text": e.state(),
+                    "value": e.quantity.map(|(v, _)| v),
+                    "unit": e.quantity.map(|(_, u)| u),
+                })),
+                "note": now.and_then(|e| e.note.clone()),
             }));
         }
         let mut t = format!(
@@ -288,7 +298,7 @@ impl Renderer {
     /// `explain` of a key the kernel no longer has.
     pub fn explain_removed(&self, r: &catalog::Removed) -> Result<(), Error> {
         if self.format == Format::Json {
-            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "key": r.key, "alias": r.alias, "removed": r.since, "why": r.why, "instead": r.instead}));
+            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "command": "explain", "key": r.key, "alias": r.alias, "removed": r.since, "why": r.why, "instead": r.instead}));
         }
         self.emit(&format!(
             "{BOLD}{}{BOLD:#}: removed in {}.\n{}\n{}\n",
@@ -303,7 +313,7 @@ impl Renderer {
     pub fn explain_uncatalogued(&self, key: &str, live: Option<&Value>) -> Result<(), Error> {
         let live = live.map(Value::to_string);
         if self.format == Format::Json {
-            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "key": key, "live": live, "catalogued": false}));
+            return self.emit_json(&serde_json::json!({"schema": SCHEMA, "command": "explain", "key": key, "live": live, "catalogued": false}));
         }
         self.emit(&format!("{BOLD}{key}{BOLD:#}\n  live     {}\n  tcptune's catalog has no explanation for this key; see the kernel's\n  Documentation/networking/ip-sysctl.rst.\n", live.unwrap_or_default()))
     }
@@ -450,6 +460,8 @@ struct BootJson {
     value: Option<String>,
     file: Option<String>,
     line: Option<usize>,
+    /// No file sets the key: `value` is the kernel's default.
+    kernel_default: bool,
     satisfied: bool,
     overridden: Option<String>,
     unknown: bool,
@@ -524,6 +536,7 @@ impl<'a> PlanJson<'a> {
                 value: b.value.as_ref().map(Value::to_string),
                 file: b.source.as_ref().map(|(f, _)| f.display().to_string()),
                 line: b.source.as_ref().map(|(_, l)| *l),
+                kernel_default: b.source.is_none() && b.value.is_some(),
                 satisfied: b.satisfied,
                 overridden: b
                     .overridden

@@ -43,6 +43,11 @@ pub fn tcptune(args: &[&str]) -> Tcptune {
     }
 }
 
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The inode of this host's network namespace, which the sandbox refuses.
 pub fn host_netns() -> String {
     std::fs::read_link("/proc/self/ns/net")
@@ -165,7 +170,17 @@ impl Tcptune {
             script.push_str(&self.after);
             script.push_str("true\n} > \"$TCPTUNE_AFTER\" 2>&1\nexit $rc\n");
             let mut c = Command::new("unshare");
-            c.args(["-rnm", "sh", "-c", &script, "sh", BIN]);
+            if running_as_root() {
+                // Map uids and gids 0-65535 (written by `run` below), so
+                // that a test can become a real unprivileged user (1000)
+                // inside; the shell waits until the map is in place.
+                // (procfs files report size 0: read them.)
+                let wait = "until read m < /proc/self/gid_map && [ -n \"$m\" ]; do :; done\n";
+                c.args(["--user", "--net", "--mount", "sh", "-c"]);
+                c.arg(format!("{wait}{script}")).args(["sh", BIN]);
+            } else {
+                c.args(["-rnm", "sh", "-c", &script, "sh", BIN]);
+            }
             c.env("TCPTUNE_HOST_NETNS", host_netns());
             // Scratch space for test scripts and the sandbox's own mounts,
             // inside this test's temp dir (never the host's /tmp); the one
@@ -194,7 +209,25 @@ impl Tcptune {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out: Output = cmd.output().expect("run tcptune");
+        let out: Output = if self.netns && running_as_root() {
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let child = cmd.spawn().expect("run unshare");
+            // unshare execs the shell in the new user namespace (same pid);
+            // the maps can be written once it is there.
+            let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+            let theirs = format!("/proc/{}/ns/user", child.id());
+            while std::fs::read_link(&theirs).is_ok_and(|ns| ns == ours) {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            for map in ["uid_map", "gid_map"] {
+                std::fs::write(format!("/proc/{}/{map}", child.id()), "0 0 65536\n")
+                    .unwrap_or_else(|e| panic!("cannot map ids into the sandbox: {e}"));
+            }
+            child.wait_with_output().expect("run tcptune")
+        } else {
+            cmd.output().expect("run tcptune")
+        };
         let status = out.status.code().unwrap_or(-1);
         assert_ne!(
             status,
@@ -211,6 +244,20 @@ impl Tcptune {
             dir: self.dir,
         }
     }
+}
+
+/// What is wrong with `doc` against man/tcptune.schema.json.
+pub fn schema_errors(doc: &serde_json::Value) -> Vec<String> {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(repo().join("man/tcptune.schema.json")).unwrap();
+        jsonschema::validator_for(&serde_json::from_str(&text).unwrap())
+            .expect("the schema compiles")
+    });
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 fn squash(s: &str) -> String {
@@ -292,9 +339,19 @@ impl Outcome {
         self
     }
 
+    /// stdout as JSON, validated against the published schema
+    /// (man/tcptune.schema.json): every JSON document a test reads is checked.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.context()))
+        let doc: serde_json::Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.context()));
+        let errors = schema_errors(&doc);
+        assert!(
+            errors.is_empty(),
+            "JSON breaks man/tcptune.schema.json:\n{}\n{}",
+            errors.join("\n"),
+            self.context()
+        );
+        doc
     }
 
     /// The row of `key` in a diff table.
