@@ -212,10 +212,7 @@ impl Renderer {
     }
 
     /// The table of `diff` (and, with explanations, `diff --explain`).
-    pub fn lint(
-        &self,
-        results: &[LintResult],
-    ) -> Result<(), Error> {
+    pub fn lint(&self, results: &[LintResult]) -> Result<(), Error> {
         if self.format == Format::Json {
             let files: Vec<_> = results
                 .iter()
