@@ -201,7 +201,7 @@ pub static PARAMS: &[Param] = &[
         unit: "s",
         versions: "Per netns since 4.6.",
         summary: "How long an orphaned socket waits in FIN_WAIT2 for the peer's FIN.",
-        detail: "After the application closes a socket and the peer acknowledged our FIN but never sends its own, the socket sits in FIN_WAIT2 for this long. Lower it (15-30 s) on servers that see many half-dead peers. It does NOT shorten TIME_WAIT, which is fixed at 60 s in the kernel; most advice that lowers it to fight TIME_WAIT is mistaken. Values of 0 or below mean 3.5 retransmission timeouts.",
+        detail: "After the application closes a socket and the peer acknowledged our FIN but never sends its own, the socket sits in FIN_WAIT2 for this long. Lower it (15-30 s) on servers that see many half-dead peers. It does NOT shorten TIME_WAIT, which is fixed at 60 s in the kernel; most advice that lowers it to fight TIME_WAIT is mistaken. Values of 0 or below mean 3.5 retransmission timeouts. Above 60 it does not mean what it says: the kernel keeps the socket f - 60 s and then a timewait entry as long again, 2 x (f - 60) s in all (61 gives 2 s, 90 gives 60 s, 140 gives 160 s; measured).",
         meanings: &[],
     },
     Param {
@@ -296,7 +296,7 @@ pub static PARAMS: &[Param] = &[
         unit: "ports",
         versions: "Per netns since 3.13. The default was \"32768 61000\" on old kernels. The low end must be at least ip_unprivileged_port_start (1024) since 4.11.",
         summary: "Ephemeral ports used by connect() and automatic binds.",
-        detail: "A host can hold one connection per (source port, destination address, destination port) at a time, and every actively closed connection keeps its port in TIME_WAIT for 60 s. Hosts making many short outgoing connections to few destinations (proxies, scrapers, database clients without pooling) run out: widen the range, and keep the low end above any port a local service listens on. Ports listed in ip_local_reserved_ports are skipped. Keep the ends of different parity (the kernel logs a warning otherwise).",
+        detail: "A host can hold one connection per (source port, destination address, destination port) at a time, and a connection this host closes first keeps its port in TIME_WAIT for 60 s (with tcp_tw_reuse, connect() may take it over after tcp_tw_reuse_delay, 1 s). Hosts making many short outgoing connections to few destinations (proxies, scrapers, database clients without pooling) run out: widen the range, and keep the low end above any port a local service listens on. Ports listed in ip_local_reserved_ports are skipped. Keep the ends of different parity (the kernel logs a warning otherwise).",
         meanings: &[],
     },
     Param {
@@ -308,8 +308,8 @@ pub static PARAMS: &[Param] = &[
         scope: Scope::PerNetns,
         unit: "retransmissions",
         versions: "Per netns since 4.6.",
-        summary: "Retransmission budget after which TCP asks the network layer for a new route and probes the MTU.",
-        detail: "It does not abort the connection (tcp_retries2 does). Rarely worth changing.",
+        summary: "Retransmission budget after which TCP asks the routing layer for a new route.",
+        detail: "It does not abort the connection (tcp_retries2 does): after this budget of retransmissions TCP asks the routing layer for a fresh route (dst_negative_advice), and probes a smaller path MTU only if tcp_mtu_probing is 1 or 2 (the default 0 does not). Rarely worth changing.",
         meanings: &[],
     },
     Param {
@@ -322,7 +322,7 @@ pub static PARAMS: &[Param] = &[
         unit: "retransmissions",
         versions: "Per netns since 4.6. u8 since 5.13.",
         summary: "Retransmission time budget before an established connection with unacknowledged data is aborted.",
-        detail: "Despite the name it is a time budget, computed as if the timeout doubled from 200 ms up to 120 s: the default 15 gives 924.6 s (about 15 minutes) of silence before the application learns the peer is gone. Lower it (5-8, that is 12.6-102 s) when a quick failover matters more than riding out a long outage; TCP_USER_TIMEOUT does the same per socket.",
+        detail: "Despite the name it is a time budget, computed as if the timeout doubled from 200 ms up to tcp_rto_max_ms (120 s): the default 15 gives 924.6 s. The budget is counted from the first retransmission and checked only when a retransmission timer expires, so the abort comes at the first expiry after it: 15 min 26 s to 17 min 25 s after the data was sent, depending on the path's retransmission timeout. Lower it (5-8: 13 s to 3 min 25 s) when a quick failover matters more than riding out a long outage; TCP_USER_TIMEOUT does the same per socket.",
         meanings: &[],
     },
     Param {
@@ -335,8 +335,11 @@ pub static PARAMS: &[Param] = &[
         unit: "retransmissions",
         versions: "Per netns since 4.6. u8 since 5.13.",
         summary: "Retransmission budget for sockets the application has already closed.",
-        detail: "Applies to orphans, e.g. a closed socket still in FIN_WAIT1 with unacknowledged data. 0, the default, means 8 (102 s) while the peer still looks alive. Busy web servers that close many connections to vanished clients may lower it to free memory sooner.",
-        meanings: &[(0, "8 while the peer looks alive")],
+        detail: "Applies to orphans, e.g. a closed socket still in FIN_WAIT1 with unacknowledged data. 0, the default, means 8 (1 min 43 s to 3 min 25 s) while the backed-off retransmission timeout is below tcp_rto_max_ms; once it reaches that cap (with a lowered tcp_rto_max_ms), 0 means 0 and the socket is gone at that expiry. Busy web servers that close many connections to vanished clients may lower it to free memory sooner.",
+        meanings: &[(
+            0,
+            "8 while the retransmission timeout is below tcp_rto_max_ms",
+        )],
     },
     Param {
         key: "net.ipv4.tcp_syn_linear_timeouts",

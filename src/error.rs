@@ -63,6 +63,10 @@ pub enum Problem {
     OutOfRange {
         value: String,
         range: Range,
+        /// A seconds key: the kernel's own limit is INT_MAX/HZ, which
+        /// depends on how it was built; the range is the one every kernel
+        /// accepts.
+        portable: bool,
     },
     AmbiguousOctal {
         text: String,
@@ -154,9 +158,21 @@ impl fmt::Display for Problem {
                 Ok(())
             }
             WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
-            OutOfRange { value, range } => write!(
+            OutOfRange {
+                value,
+                range,
+                portable: false,
+            } => write!(
                 f,
                 "{value} is outside the range the kernel accepts ({range})"
+            ),
+            OutOfRange {
+                value,
+                range,
+                portable: true,
+            } => write!(
+                f,
+                "{value} is outside {range}, the range every kernel accepts for a seconds key (INT_MAX/HZ: 2147483 at HZ=1000; a kernel built with a lower HZ accepts more, e.g. 8589934 at HZ=250, but nobody needs a timeout of 24 days)"
             ),
             AmbiguousOctal { text, octal } => {
                 write!(

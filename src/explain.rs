@@ -14,6 +14,9 @@ use crate::value::Value;
 
 /// Keys whose live values the effects below read besides the profile's.
 pub const CONTEXT_KEYS: &[&str] = &[
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_mtu_probing",
+    "net.ipv4.tcp_tw_reuse_delay",
     "net.ipv4.tcp_syn_retries",
     "net.ipv4.tcp_syn_linear_timeouts",
     "net.ipv4.tcp_rto_max_ms",
@@ -39,8 +42,11 @@ pub struct Facts {
 pub struct Effect {
     pub sentence: String,
     pub amount: String,
-    /// The amount as a number and its unit ("s", "connections/s"...), for JSON.
+    /// The amount as a number and its unit ("s", "connections/s"...), for
+    /// JSON; for a range, its upper end.
     pub quantity: Option<(f64, &'static str)>,
+    /// A range's lower end, in the same unit.
+    pub low: Option<f64>,
     pub group: Option<&'static str>,
     pub note: Option<String>,
 }
@@ -51,9 +57,22 @@ impl Effect {
             sentence: sentence.into(),
             amount: amount.into(),
             quantity: None,
+            low: None,
             group: None,
             note: None,
         }
+    }
+
+    /// A duration that depends on the path: "3.2 s to 6.6 s".
+    fn duration_range(sentence: impl Into<String>, (lo, hi): (u64, u64)) -> Effect {
+        let amount = if timing::words(lo) == timing::words(hi) {
+            timing::words(hi)
+        } else {
+            format!("{} to {}", timing::words(lo), timing::words(hi))
+        };
+        let mut e = Effect::new(sentence, amount).with(hi as f64 / 1000.0, "s");
+        e.low = Some(lo as f64 / 1000.0);
+        e
     }
 
     /// A duration in milliseconds, worded and as seconds.
@@ -121,18 +140,37 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
     let v = values.get(key)?;
     if p.alias == "ip_local_port_range" {
         let Value::Pair(lo, hi) = v else { return None };
+        let reuse = Reuse {
+            mode: int(values, "net.ipv4.tcp_tw_reuse").unwrap_or(2),
+            delay_ms: int(values, "net.ipv4.tcp_tw_reuse_delay").map_or(1000, ms),
+            timestamps: int(values, "net.ipv4.tcp_timestamps").unwrap_or(1) != 0,
+        };
         return Some(port_range(
             *lo,
             *hi,
             int(values, "net.ipv4.ip_unprivileged_port_start"),
+            reuse,
         ));
     }
     let n = v.as_int()?;
     let e = match p.alias {
-        "tcp_synack_retries" => Effect::duration(
-            format!("a half-open connection is dropped after {{}} ({n} SYN-ACK retransmissions)"),
-            timing::synack_lifetime(ms(n)),
-        ),
+        "tcp_synack_retries" => {
+            let e = Effect::duration(
+                format!(
+                    "a half-open connection whose client sends no more SYNs (a spoofed SYN, a vanished client) is dropped after {{}} ({n} SYN-ACK {}; each SYN a client retransmits resends the SYN-ACK and restarts the wait)",
+                    plural(n, "retransmission")
+                ),
+                timing::synack_lifetime(ms(n)),
+            );
+            if n > 2 {
+                e.note(format!(
+                    "while a listener's SYN queue is more than half full, the kernel itself drops older half-open entries after as few as 2 retransmissions ({}), so under a flood the difference is smaller",
+                    timing::words(timing::synack_lifetime(2))
+                ))
+            } else {
+                e
+            }
+        }
         "tcp_syn_retries" | "tcp_syn_linear_timeouts" => {
             let retries = int(values, "net.ipv4.tcp_syn_retries")?;
             let linear = int(values, "net.ipv4.tcp_syn_linear_timeouts");
@@ -166,26 +204,45 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
             e.group = Some("keepalive");
             e
         }
-        "tcp_retries2" => Effect::duration(
-            "an established connection whose peer stops acknowledging data is aborted after {} of retransmissions",
-            timing::retries2_budget(ms(n), rto_max),
-        ),
-        "tcp_retries1" => Effect::duration(
-            "TCP asks for a new route and probes the path MTU after {} of retransmissions",
-            timing::retries2_budget(ms(n), rto_max),
-        ),
-        "tcp_orphan_retries" => Effect::new(
-            format!(
-                "a closed socket whose peer stopped acknowledging is given up after {{}}{}",
-                if n == 0 { " (0 counts as 8)" } else { "" }
-            ),
-            timing::words(timing::orphan_budget(ms(n), rto_max)),
+        "tcp_retries2" => Effect::duration_range(
+            "an established connection whose peer stops acknowledging data is aborted {} after the data was sent",
+            timing::retries2_abort(ms(n), rto_max),
         )
-        .with(timing::orphan_budget(ms(n), rto_max) as f64 / 1000.0, "s"),
+        .note(budget_note(timing::retries2_budget(ms(n), rto_max))),
+        "tcp_retries1" => {
+            let probing = int(values, "net.ipv4.tcp_mtu_probing").unwrap_or(0);
+            let mtu = if probing >= 1 {
+                format!("and, with tcp_mtu_probing={probing}, probes a smaller path MTU")
+            } else {
+                "(path MTU probing only with tcp_mtu_probing >= 1; it is 0 here)".to_string()
+            };
+            Effect::duration_range(
+                format!("TCP asks the routing layer for a new route {{}} after unacknowledged data was sent {mtu}; the connection goes on"),
+                timing::retries2_abort(ms(n), rto_max),
+            )
+        }
+        "tcp_orphan_retries" => {
+            let zero = match n {
+                0 if rto_max >= timing::RTO_MAX_MS => " (0 counts as 8 while the retransmission timeout is below tcp_rto_max_ms)",
+                0 => " (0 counts as 8 only until the retransmission timeout reaches tcp_rto_max_ms, lowered here, and then as 0)",
+                _ => "",
+            };
+            Effect::duration_range(
+                format!("a closed socket whose peer stopped acknowledging is given up {{}} after its last data was sent{zero}"),
+                timing::orphan_abort(ms(n), rto_max),
+            )
+        }
         "tcp_fin_timeout" if n <= 0 => Effect::new(
             "an orphaned connection waits in FIN_WAIT2 for {}; TIME_WAIT stays 60 s",
             "3.5 retransmission timeouts (under a second on a LAN)",
         ),
+        "tcp_fin_timeout" if n > 60 => {
+            let life = timing::fin_wait2_lifetime(n).unwrap_or(0);
+            Effect::duration(
+                format!("an orphaned connection waits in FIN_WAIT2 for {{}}: above 60 s the kernel keeps the socket {} and then a timewait entry as long again, 2 x ({n} - 60) s in all; TIME_WAIT stays 60 s", secs(n - 60)),
+                life,
+            )
+        }
         "tcp_fin_timeout" => Effect::new(
             "an orphaned connection waits in FIN_WAIT2 for at most {}; TIME_WAIT stays 60 s whatever this is",
             secs(n),
@@ -193,7 +250,7 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
         .with(n as f64, "s"),
         "somaxconn" => {
             let e = Effect::new(
-                "listen() backlogs above {} are cut to it: the accept queue (and SYN queue) of a listener is min(backlog, somaxconn)",
+                "listen() backlogs above {} are cut to it: a listener's accept queue (and SYN queue) holds min(backlog, somaxconn) + 1 connections",
                 n.to_string(),
             )
             .with(n as f64, "connections");
@@ -214,6 +271,13 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
                 format!("{} of {n}", n / 4),
             ),
         },
+        "tcp_abort_on_overflow" if n != 0 => {
+            let e = Effect::new("{}", meaning(p, n));
+            match int(values, "net.ipv4.tcp_syncookies") {
+                Some(2) => e.note("with tcp_syncookies=2 every handshake is completed by a SYN cookie, which keeps no state: a full accept queue then drops the final ACK whatever this says (no reset)"),
+                _ => e.note("not for handshakes completed by a SYN cookie (tcp_syncookies sends them when the SYN queue overflows): those keep no state, so a full accept queue drops their final ACK without a reset"),
+            }
+        }
         "tcp_syncookies" | "tcp_abort_on_overflow" | "tcp_tw_reuse" => {
             Effect::new("{}", meaning(p, n))
         }
@@ -255,12 +319,84 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
     Some(e)
 }
 
-fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>) -> Effect {
+/// What tcp_tw_reuse lets connect() do with this host's TIME_WAIT ports.
+#[derive(Debug, Clone, Copy)]
+pub struct Reuse {
+    /// tcp_tw_reuse: 0 off, 1 all destinations, 2 loopback only.
+    pub mode: i64,
+    pub delay_ms: u64,
+    pub timestamps: bool,
+}
+
+/// "about 471", "0.5", "about 55,296": a rate in words.
+fn rate_words(rate: f64) -> String {
+    if rate < 1.0 {
+        return format!("fewer than one ({:.0} a minute)", rate * 60.0);
+    }
+    if rate >= 10.0 {
+        format!("about {}", thousands(rate.round() as u64))
+    } else {
+        format!("about {:.1}", rate).replace(".0", "")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: i64, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+fn budget_note(budget_ms: u64) -> String {
+    format!(
+        "the kernel's budget is {} of retransmissions counted from the first one, checked at each retransmission timeout; where the abort lands in this range depends on the path's timeout (200 ms and up: srtt + 200 ms)",
+        timing::words(budget_ms)
+    )
+}
+
+fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>, reuse: Reuse) -> Effect {
     let ports = (hi - lo + 1).max(0);
-    let rate = ports as f64 / (timing::TIMEWAIT_MS as f64 / 1000.0);
+    let tw = timing::TIMEWAIT_MS as f64 / 1000.0;
+    let delay = reuse.delay_ms.max(1) as f64 / 1000.0;
+    let held = "a connection this host closes first keeps its port in TIME_WAIT for 60 s";
+    let (rate, how) = match (reuse.mode, reuse.timestamps) {
+        (1, true) => (
+            ports as f64 / delay,
+            format!(
+                "{held}, but tcp_tw_reuse=1 lets connect() take it over after {} (tcp_tw_reuse_delay)",
+                timing::words(reuse.delay_ms)
+            ),
+        ),
+        (2, true) => (
+            ports as f64 / tw,
+            format!(
+                "{held}; tcp_tw_reuse=2 shortens that to {} for loopback destinations only ({} per second there)",
+                timing::words(reuse.delay_ms),
+                rate_words(ports as f64 / delay)
+            ),
+        ),
+        (m, false) if m != 0 => (
+            ports as f64 / tw,
+            format!("{held}; tcp_tw_reuse needs TCP timestamps, which are off"),
+        ),
+        _ => (ports as f64 / tw, held.to_string()),
+    };
     let mut e = Effect::new(
-        "one destination address and port can take {} new connections per second, sustained, before ephemeral ports run out (each closed outgoing connection holds its port for 60 s of TIME_WAIT)",
-        format!("about {rate:.0} ({ports} ports)"),
+        format!("one destination address and port can take {{}} new connections per second, sustained, before the {ports} ephemeral ports run out: {how}"),
+        rate_words(rate),
     )
     .with(rate, "connections/s");
     let mut notes = Vec::new();
@@ -298,7 +434,7 @@ mod tests {
         assert!(
             after
                 .change_from(&before)
-                .starts_with("a half-open connection is dropped after 7 s instead of 63 s"),
+                .starts_with("a half-open connection whose client sends no more SYNs (a spoofed SYN, a vanished client) is dropped after 7 s instead of 63 s"),
             "{}",
             after.change_from(&before)
         );
@@ -355,14 +491,41 @@ mod tests {
 
     #[test]
     fn port_range_in_connections_per_second() {
-        let e = port_range(32768, 60999, Some(1024));
-        assert_eq!(e.amount, "about 471 (28232 ports)");
+        let off = Reuse {
+            mode: 0,
+            delay_ms: 1000,
+            timestamps: true,
+        };
+        let e = port_range(32768, 60999, Some(1024), off);
+        assert_eq!(e.amount, "about 471");
         assert!(e.note.is_none());
         assert!(
-            port_range(1000, 2000, Some(1024))
+            port_range(1000, 2000, Some(1024), off)
                 .note
                 .unwrap()
                 .contains("ip_unprivileged_port_start (1024)")
+        );
+        // tcp_tw_reuse=1: ports come back after the delay, not 60 s.
+        let all = Reuse {
+            mode: 1,
+            delay_ms: 1000,
+            timestamps: true,
+        };
+        assert_eq!(port_range(40000, 40119, None, all).amount, "about 120");
+        // The default, loopback only: 60 s to others.
+        let lo = Reuse {
+            mode: 2,
+            delay_ms: 1000,
+            timestamps: true,
+        };
+        assert!(
+            port_range(40000, 40119, None, lo)
+                .state()
+                .contains("about 2 new connections per second")
+        );
+        assert_eq!(
+            port_range(40000, 40001, None, off).amount,
+            "fewer than one (2 a minute)"
         );
     }
 }

@@ -271,10 +271,10 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
     plan.rows
         .iter()
         .map(|row| {
-            if !row.status.live_drift() {
-                return Explanation::default();
-            }
             let Some(param) = row.param else {
+                if !row.status.live_drift() {
+                    return Explanation::default();
+                }
                 return Explanation {
                     notes: vec!["not in tcptune's catalog: no explanation available".into()],
                     ..Explanation::default()
@@ -284,6 +284,14 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
                 explain::effect(&row.key, &after, facts),
                 explain::effect(&row.key, before, facts),
             );
+            // A key in sync can still change its consequence when other
+            // keys of the plan enter its formula (tcp_rto_max_ms, say).
+            let by_others = !row.status.live_drift()
+                && now.as_ref().map(explain::Effect::state)
+                    != was.as_ref().map(explain::Effect::state);
+            if !row.status.live_drift() && !by_others {
+                return Explanation::default();
+            }
             let effect = match (&now, &was, now.as_ref().and_then(|e| e.group)) {
                 (Some(_), _, Some(g)) if groups_done.iter().any(|(done, _)| *done == g) => {
                     let first = groups_done
@@ -302,7 +310,16 @@ fn explanations(plan: &Plan, before: &Snapshot, facts: &Facts) -> Vec<Explanatio
                 _ => None,
             };
             let unit = now.as_ref().and_then(|e| e.quantity).map(|(_, u)| u);
+            let effect = effect.map(|e| {
+                if by_others {
+                    format!("in sync, but the other changes make it: {e}")
+                } else {
+                    e
+                }
+            });
             Explanation {
+                changed_by_others: by_others,
+                low: now.as_ref().and_then(|e| e.low),
                 effect,
                 value: now.as_ref().and_then(|e| e.quantity).map(|(v, _)| v),
                 before: was.as_ref().and_then(|e| e.quantity).map(|(v, _)| v),

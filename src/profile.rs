@@ -571,6 +571,7 @@ fn to_int(node: &Node, p: &Param) -> Result<i64, Problem> {
                 return Err(Problem::OutOfRange {
                     value: n.to_string(),
                     range: p.range,
+                    portable: p.kind == Kind::Seconds,
                 });
             }
             None => {
@@ -606,6 +607,7 @@ fn to_int(node: &Node, p: &Param) -> Result<i64, Problem> {
         return Err(Problem::OutOfRange {
             value: v.to_string(),
             range: p.range,
+            portable: p.kind == Kind::Seconds,
         });
     }
     Ok(v)

@@ -1,9 +1,20 @@
 //! The kernel's TCP timing rules as pure functions, and `Duration` wording.
 //!
 //! Sources: net/ipv4/tcp_timer.c (`tcp_model_timeout`, `retransmits_timed_out`,
-//! the linear-SYN branch of `tcp_retransmit_timer`) and
-//! inet_connection_sock.c (`reqsk_timer_handler`), as of Linux 6.18. Times
-//! are in milliseconds.
+//! `tcp_write_timeout`, `tcp_orphan_retries`, the linear-SYN branch of
+//! `tcp_retransmit_timer`, `tcp_keepalive_timer`), tcp.c (`tcp_close`,
+//! `tcp_fin_time`) and inet_connection_sock.c (`reqsk_timer_handler`), as
+//! of Linux 6.18. Times are in milliseconds. Every rule here is measured
+//! against the running kernel by tests/measure.rs.
+//!
+//! Established connections and orphans are the subtle case: the kernel's
+//! budget (`tcp_model_timeout`, "as if the RTO doubled from 200 ms") is
+//! counted from the *first retransmission*, and checked only when a
+//! retransmission timer expires, so the abort lands on the first expiry at
+//! or after the budget. Expiries fall at multiples of the path's own RTO
+//! (srtt + at least 200 ms), so the same setting aborts after 6.3 s on one
+//! LAN and 3.2 s more on a path a few milliseconds slower. tcptune states
+//! these as a range over RTOs of 200 to 400 ms.
 
 /// Initial RTO of a SYN or SYN-ACK (`TCP_TIMEOUT_INIT`).
 pub const TIMEOUT_INIT_MS: u64 = 1000;
@@ -67,6 +78,75 @@ pub fn retries2_budget(n: u64, rto_max: u64) -> u64 {
 /// `tcp_orphan_retries` budget; 0 means 8 while the peer looks alive.
 pub fn orphan_budget(n: u64, rto_max: u64) -> u64 {
     model_timeout(if n == 0 { 8 } else { n }, RTO_MIN_MS, rto_max)
+}
+
+/// The RTOs over which abort times are stated: a LAN's 200 ms (srtt +
+/// 200 ms, so a little more) to 400 ms (a long path).
+pub const PATH_RTO_MS: std::ops::RangeInclusive<u64> = 200..=400;
+
+/// When a connection with unacknowledged data is aborted, measured from
+/// when the data was sent, on a path whose RTO is `rto`, after a tail loss
+/// probe of `tlp` ms (0 without one; about 2 srtt + 200 ms with one
+/// segment outstanding, which does not start the budget's clock): timers
+/// expire after rto, 2 rto, 4 rto ... (capped at `rto_max`); at each, the
+/// budget for `retries` (which may depend on the expired RTO, for orphans)
+/// is compared with the time since the first retransmission.
+pub fn abort_after(rto: u64, tlp: u64, rto_max: u64, retries: impl Fn(u64) -> u64) -> u64 {
+    let mut t = tlp + rto; // the first expiry: the first retransmission
+    let first = t;
+    let mut interval = rto.min(rto_max);
+    loop {
+        interval = interval.saturating_mul(2).min(rto_max);
+        t += interval;
+        let budget = model_timeout(retries(interval), RTO_MIN_MS, rto_max);
+        if t - first >= budget {
+            return t;
+        }
+    }
+}
+
+/// `abort_after` over every RTO in `PATH_RTO_MS`, with and without a tail
+/// loss probe first: (earliest, latest).
+fn abort_range(rto_max: u64, retries: impl Fn(u64) -> u64 + Copy) -> (u64, u64) {
+    PATH_RTO_MS
+        .flat_map(|rto| {
+            [
+                abort_after(rto, 0, rto_max, retries),
+                abort_after(rto, rto, rto_max, retries),
+            ]
+        })
+        .fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)))
+}
+
+/// `tcp_retries2` = `n`: when an established connection whose peer stopped
+/// acknowledging is aborted, as (earliest, latest) over path RTOs.
+pub fn retries2_abort(n: u64, rto_max: u64) -> (u64, u64) {
+    abort_range(rto_max, |_| n)
+}
+
+/// `tcp_orphan_retries` = `n`: when a closed socket whose peer stopped
+/// acknowledging is given up. 0 means 8 while the RTO that just expired is
+/// below `tcp_rto_max_ms` (the peer "looks alive"), and 0 once it reached
+/// it: with the default 120 s cap that never happens within the budget,
+/// with a lowered cap it ends the socket at the first capped expiry.
+pub fn orphan_abort(n: u64, rto_max: u64) -> (u64, u64) {
+    abort_range(rto_max, |expired| match n {
+        0 if expired < rto_max => 8,
+        n => n,
+    })
+}
+
+/// How long an orphaned socket lives in FIN_WAIT2 with `tcp_fin_timeout`
+/// = `f` seconds: `f` up to 60 (as a timewait minisocket); above 60, the
+/// full socket waits f - 60 s in FIN_WAIT2 and then becomes a minisocket
+/// for another f - 60 s (`tcp_keepalive_timer`), 2 (f - 60) in all. Zero or
+/// less means 3.5 RTO (under a second on a LAN; not modelled here).
+pub fn fin_wait2_lifetime(f: i64) -> Option<u64> {
+    match f {
+        ..=0 => None,
+        1..=60 => Some(f as u64 * 1000),
+        f => Some(2 * (f as u64 - 60) * 1000),
+    }
 }
 
 /// When a silent peer is declared dead by keepalive: time + probes x intvl.
@@ -154,6 +234,53 @@ mod tests {
         assert_eq!(retries2_budget(15, RTO_MAX_MS), 924_600);
         assert_eq!(retries2_budget(5, RTO_MAX_MS), 12_600);
         assert_eq!(orphan_budget(0, RTO_MAX_MS), 102_200);
+    }
+
+    #[test]
+    fn aborts_land_on_the_first_expiry_after_the_budget() {
+        // The reference's measurements on 6.18 (veth, RTO about 204 ms):
+        // retries2=3 aborted after 6.85 s, 5 after 13.52 s, 1 after 1.67 s
+        // (a tail loss probe adds a few hundred ms before the first RTO).
+        // With a probe of about one RTO first: 6.53 s, 13.06 s, 1.64 s.
+        assert_eq!(abort_after(204, 204, RTO_MAX_MS, |_| 3), 32 * 204);
+        assert_eq!(abort_after(204, 204, RTO_MAX_MS, |_| 5), 64 * 204);
+        assert_eq!(abort_after(204, 204, RTO_MAX_MS, |_| 1), 8 * 204);
+        // The measurement: RTO 320 ms, retries2=6 took 39.7 s.
+        assert_eq!(abort_after(320, 0, RTO_MAX_MS, |_| 6), 127 * 320);
+        // At exactly 200 ms the expiry before lands just short of the budget.
+        assert_eq!(abort_after(200, 0, RTO_MAX_MS, |_| 5), 127 * 200);
+        let (lo, hi) = retries2_abort(3, RTO_MAX_MS);
+        assert!(lo >= 3_000 + 200 && hi <= 2 * 3_000 + 4 * 400, "{lo} {hi}");
+        // The default: 15 min 24.6 s of budget, after the first RTO.
+        let (lo, hi) = retries2_abort(15, RTO_MAX_MS);
+        assert!(lo > 924_600 && hi < 924_600 + 120_000 + 400, "{lo} {hi}");
+    }
+
+    #[test]
+    fn orphans_count_eight_only_while_the_rto_is_below_its_cap() {
+        // Default cap: 0 behaves as 8 (108 s measured; 104 s at 204 ms).
+        assert_eq!(
+            abort_after(204, 0, RTO_MAX_MS, |e| if e < RTO_MAX_MS { 8 } else { 0 }),
+            511 * 204
+        );
+        // tcp_rto_max_ms = 1000: the 4th expiry has RTO 1 s = the cap, so
+        // 0 really means 0 there: 2.4 s at 200 ms (2.5 s measured).
+        let (lo, hi) = orphan_abort(0, 1000);
+        assert_eq!(
+            abort_after(200, 0, 1000, |e| if e < 1000 { 8 } else { 0 }),
+            2_400
+        );
+        assert!(lo <= 2_400 && hi < 5_000, "{lo} {hi}");
+    }
+
+    #[test]
+    fn fin_wait2_above_sixty_seconds_is_twice_the_excess() {
+        // Measured on 6.18: 62 -> 4.0 s, 65 -> 10.3 s, 140 -> 163.7 s.
+        assert_eq!(fin_wait2_lifetime(3), Some(3_000));
+        assert_eq!(fin_wait2_lifetime(60), Some(60_000));
+        assert_eq!(fin_wait2_lifetime(62), Some(4_000));
+        assert_eq!(fin_wait2_lifetime(140), Some(160_000));
+        assert_eq!(fin_wait2_lifetime(0), None);
     }
 
     #[test]

@@ -26,8 +26,13 @@ pub struct Explanation {
     /// The consequence as a number after the change, and before it, with
     /// its unit ("s", "connections/s"...), when it has one.
     pub value: Option<f64>,
+    /// For a consequence that depends on the path: the range's lower end
+    /// (`value` is then the upper end).
+    pub low: Option<f64>,
     pub before: Option<f64>,
     pub unit: Option<&'static str>,
+    /// The key is in sync, but other keys of the plan change its effect.
+    pub changed_by_others: bool,
     pub notes: Vec<String>,
     #[serde(skip)]
     pub detail: Option<&'static str>,
@@ -130,6 +135,12 @@ impl Renderer {
                     "{DIM}    note: not in tcptune's catalog; no explanation{DIM:#}"
                 );
             }
+            let ex = explained.and_then(|e| e.get(i));
+            if !(r.status.live_drift() || r.status.boot_drift())
+                && let Some(ex) = ex.filter(|e| e.changed_by_others)
+            {
+                explanation_text(&mut t, ex, 4);
+            }
             if r.status.live_drift() || r.status.boot_drift() {
                 if let Some(reason) = r.reason() {
                     let _ = writeln!(
@@ -208,7 +219,7 @@ impl Renderer {
             .rows
             .iter()
             .zip(explained)
-            .filter(|(r, _)| r.status == Status::Change)
+            .filter(|(r, ex)| r.status == Status::Change || ex.changed_by_others)
         {
             let _ = writeln!(
                 t,
@@ -256,6 +267,7 @@ impl Renderer {
                 "effect": now.map(|e| serde_json::json!({
                     "text": e.state(),
                     "value": e.quantity.map(|(v, _)| v),
+                    "low": e.low,
                     "unit": e.quantity.map(|(_, u)| u),
                 })),
                 "note": now.and_then(|e| e.note.clone()),
