@@ -64,6 +64,14 @@ impl Loader {
         }
     }
 
+    /// The loader's name in JSON.
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Loader::Systemd => "systemd",
+            Loader::Procps => "procps",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Loader::Systemd => "systemd-sysctl",
@@ -131,6 +139,12 @@ pub struct ConfFile {
     pub state: FileState,
     /// Same-named files in lower-priority directories that this one replaces.
     pub replaces: Vec<PathBuf>,
+    /// The file read, as (device, inode): two entries with the same
+    /// identity are one file reached twice (Debian's
+    /// `/etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf`).
+    pub identity: Option<(u64, u64)>,
+    /// The entry is a symbolic link.
+    pub is_link: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -177,6 +191,13 @@ pub struct Provenance<'a> {
     /// The line whose value the key ends with; `None` when no file sets it
     /// (the kernel default stays) or it is excluded.
     pub winner: Option<&'a Line>,
+    /// Set when the winner writes another key and the kernel carries its
+    /// value over to this one (`devconf`): how.
+    pub carried: Option<&'static str>,
+    /// A `conf.default` line that only interfaces created later copy.
+    pub later_interfaces: Option<&'a Line>,
+    /// The `-key` line that keeps a matching glob from setting the key.
+    pub excluded_by: Option<&'a Line>,
 }
 
 impl BootConfig {
@@ -196,7 +217,9 @@ impl BootConfig {
             warnings: Vec::new(),
         };
         let mut dirs: Vec<&str> = DIRS.to_vec();
-        if loader == Loader::Procps || is_separate_dir(root, LIB_DIR, "/usr/lib/sysctl.d") {
+        // Where /lib is a link to /usr/lib (merged /usr), procps lists the
+        // same files twice and keeps the first: nothing is replaced.
+        if is_separate_dir(root, LIB_DIR, "/usr/lib/sysctl.d") {
             dirs.push(LIB_DIR);
         }
         // (name, path, kind, replaced paths), one per name.
@@ -324,10 +347,20 @@ impl BootConfig {
                 }
             }
         };
+        let (identity, is_link) = match state {
+            FileState::Read => (
+                root.meta(&path, true).ok().map(|m| (m.dev, m.ino)),
+                root.meta(&path, false)
+                    .is_ok_and(|m| m.kind == FileType::Symlink),
+            ),
+            _ => (None, false),
+        };
         self.files.push(ConfFile {
             path,
             state,
             replaces,
+            identity,
+            is_link,
         });
     }
 
@@ -407,7 +440,7 @@ impl BootConfig {
                 }
             }
         };
-        let candidates = self
+        let mut candidates: Vec<&Line> = self
             .lines
             .iter()
             .filter(|l| {
@@ -415,7 +448,39 @@ impl BootConfig {
                     || (l.glob && l.value.is_some() && glob_match(&l.path, &path))
             })
             .collect();
-        Provenance { candidates, winner }
+        let excluded_by = match winner {
+            None if candidates.iter().any(|l| l.glob) => candidates
+                .iter()
+                .rev()
+                .find(|l| !l.glob && l.value.is_none())
+                .copied(),
+            _ => None,
+        };
+        let (mut winner, mut carried, mut later_interfaces) = (winner, None, None);
+        match crate::devconf::effect(self, &path) {
+            Some(crate::devconf::Effect::Decides { line, rule }) => {
+                winner = Some(&self.lines[line]);
+                carried = Some(rule);
+            }
+            Some(crate::devconf::Effect::LaterInterfaces { line }) => {
+                later_interfaces = Some(&self.lines[line]);
+            }
+            None => {}
+        }
+        for extra in winner.into_iter().chain(later_interfaces) {
+            if !candidates.iter().any(|c| std::ptr::eq(*c, extra)) {
+                candidates.push(extra);
+            }
+        }
+        // File order: lines are stored file by file, line by line.
+        candidates.sort_by_key(|l| (l.file, l.line));
+        Provenance {
+            candidates,
+            winner,
+            carried,
+            later_interfaces,
+            excluded_by,
+        }
     }
 
     /// For every key set explicitly, the index of the line that decides it

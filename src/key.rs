@@ -62,7 +62,7 @@ pub fn to_path(key: &str) -> String {
 }
 
 /// The dotted spelling of a /proc/sys path.
-fn from_path(path: &str) -> String {
+pub fn from_path(path: &str) -> String {
     path.split('/')
         .map(|seg| seg.replace('.', "/"))
         .collect::<Vec<_>>()

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod change;
 pub mod cli;
 pub mod config;
+pub mod devconf;
 pub mod error;
 pub mod exit_code;
 pub mod explain;
@@ -397,9 +398,38 @@ fn why(cx: &Context, keys: &[String]) -> Result<ExitCode, Error> {
     }
     let systemd = BootConfig::read(cx.root, Loader::Systemd);
     let procps = BootConfig::read(cx.root, Loader::Procps);
-    cx.out
-        .why(&canonical, &live, [&systemd, &procps], cx.config.loader)?;
+    let absent = |key: &str| absence(&cx.kernel, cx.visibility(), key);
+    cx.out.why(
+        &canonical,
+        &live,
+        &absent,
+        [&systemd, &procps],
+        cx.config.loader,
+    )?;
     Ok(ExitCode::Success)
+}
+
+/// Why this kernel shows no `key`, in words.
+fn absence(kernel: &ProcSys, visibility: Visibility, key: &str) -> String {
+    if visibility != Visibility::Live {
+        return "no live kernel here".to_string();
+    }
+    let path = key::to_path(key);
+    let parts: Vec<&str> = path.split('/').collect();
+    // net.ipv4.conf.eth0.rp_filter, net.ipv6.neigh.eth0.…: per interface.
+    if parts.len() == 5
+        && parts[0] == "net"
+        && matches!(parts[2], "conf" | "neigh")
+        && !kernel.has(&key::from_path(&parts[..4].join("/")))
+    {
+        return format!("no interface {} in this network namespace", parts[3]);
+    }
+    match catalog::find(key).map(|p| p.scope) {
+        Some(catalog::Scope::InitNetnsOnly) => {
+            "only the initial network namespace has it; this is another".to_string()
+        }
+        _ => "not on this kernel, or its module is not loaded".to_string(),
+    }
 }
 
 fn lint(cx: &Context, files: &[std::path::PathBuf]) -> Result<ExitCode, Error> {

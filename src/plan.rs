@@ -98,9 +98,11 @@ pub enum Status {
     /// Live differs, but the sysctl.d files already set the target: it
     /// takes effect at the next boot (or on apply).
     NotLiveYet,
-    /// Live matches, but nothing persists it: the next boot loses it.
+    /// Live matches, but no file sets the key and the kernel default
+    /// differs: the next boot loses it.
     LostAtReboot,
-    /// Live matches and a file sets it, but a later file sets another value.
+    /// Live matches, but a file sets another value at boot (a stale line,
+    /// or a later file beating the one that sets the target).
     OverriddenAtBoot,
     /// The key exists but its live value cannot be read.
     Unreadable,
@@ -290,8 +292,10 @@ impl Plan {
 
             status = match (status, at_boot.as_ref().map(|b| b.satisfied)) {
                 (Status::Change, Some(true)) => Status::NotLiveYet,
+                // A file sets another value (a stale line, or one that beats
+                // the line setting the target): the boot overrides live.
                 (Status::InSync | Status::BoundSatisfied, Some(false))
-                    if at_boot.as_ref().is_some_and(|b| b.overridden.is_some()) =>
+                    if at_boot.as_ref().is_some_and(|b| b.source.is_some()) =>
                 {
                     Status::OverriddenAtBoot
                 }

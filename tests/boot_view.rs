@@ -130,6 +130,63 @@ fn why_shows_every_line_and_the_winner_under_each_loader() {
 }
 
 #[test]
+fn why_names_links_exclusions_repeats_and_what_the_kernel_carries() {
+    let out = tcptune(&[
+        "why",
+        "tcp_keepalive_time",
+        "tcp_fin_timeout",
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.lo.log_martians",
+        "net.ipv4.conf.lo.forwarding",
+        "net.ipv4.conf.lo.route_localnet",
+        "net.ipv4.conf.eth9.rp_filter",
+        "net.core.netdev_max_backlog",
+        "net.ipv4.no_such_key",
+    ])
+    .boot_file("/etc/sysctl.conf", "net.ipv4.tcp_keepalive_time = 600\n")
+    .boot_link("/etc/sysctl.d/99-sysctl.conf", "../sysctl.conf")
+    .boot_file(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.tcp_fin_timeout = 30\nnet.ipv4.conf.*.rp_filter = 2\n",
+    )
+    .boot_file(
+        "/etc/sysctl.d/20-b.conf",
+        "net.ipv4.tcp_fin_timeout = 30\n-net.ipv4.conf.all.rp_filter\n\
+         net.ipv4.conf.default.log_martians = 1\nnet.ipv4.ip_forward = 1\n\
+         net.ipv4.conf.default.route_localnet = 1\n",
+    )
+    .run();
+    out.status(0);
+    // A link and its target are one file, read by both loaders.
+    out.stdout_has("boot both loaders: 600 from /etc/sysctl.conf:1");
+    out.stdout_has("/etc/sysctl.conf:1 net.ipv4.tcp_keepalive_time = 600 [wins under both; also read as /etc/sysctl.d/99-sysctl.conf]");
+    // The same value again is a repeat, not an override.
+    out.stdout_has("[wins under sysctl --system; repeats the value of /etc/sysctl.d/10-a.conf:1]");
+    // The exclusion that stops the glob is named.
+    out.stdout_has("no file sets it (a glob matches, but /etc/sysctl.d/20-b.conf:2 excludes net.ipv4.conf.all.rp_filter): the kernel default stays");
+    // Keys the kernel changes because another key is written.
+    out.stdout_has("boot both loaders: 1 from /etc/sysctl.d/20-b.conf:3 (written to net.ipv4.conf.default.log_martians; the kernel copies conf.default to every interface whose own value was never written)");
+    out.stdout_has("1 from /etc/sysctl.d/20-b.conf:4 (written to net.ipv4.ip_forward; a change of IPv4 forwarding reaches default and every interface)");
+    out.stdout_has("interfaces present when the loader runs keep the kernel default; interfaces created later copy 1 from /etc/sysctl.d/20-b.conf:5");
+    // Why a key is absent.
+    out.stdout_has("live (no interface eth9 in this network namespace)");
+    out.stdout_has("live (only the initial network namespace has it; this is another)");
+    out.stdout_has("live (not on this kernel, or its module is not loaded)");
+    let j = tcptune(&["why", "net.ipv4.conf.lo.forwarding", "--format", "json"])
+        .boot_file("/etc/sysctl.d/20-b.conf", "net.ipv4.ip_forward = 1\n")
+        .run()
+        .json();
+    let k = &j["keys"][0];
+    assert_eq!(k["boot"]["procps"]["value"], "1");
+    assert_eq!(
+        k["boot"]["procps"]["carried"],
+        "a change of IPv4 forwarding reaches default and every interface"
+    );
+    assert_eq!(k["assignments"][0]["written"], "net.ipv4.ip_forward");
+    assert_eq!(k["absent"], serde_json::Value::Null);
+}
+
+#[test]
 fn files_lists_load_order_masks_dead_lines_and_warnings() {
     let out = tcptune(&["--loader", "systemd", "files"])
         .boot_file(
@@ -174,5 +231,5 @@ fn root_applies_to_the_boot_files_too() {
     .file("proc/sys/net/ipv4/tcp_fin_timeout", "20\n")
     .run();
     out.status(0)
-        .stdout_has("sysctl --system (this system's loader): 20 from /etc/sysctl.d/70-x.conf:1");
+        .stdout_has("boot both loaders: 20 from /etc/sysctl.d/70-x.conf:1");
 }

@@ -70,6 +70,22 @@ fn diff_follows_the_live_value_and_the_boot_files() {
         out.stdout
     );
     out.stdout_has("at boot: 2 from /etc/sysctl.d/60-web.conf:1");
+    // Live matches, but a stale file sets another value: the boot
+    // overrides it, and the diff names the line (not "lost at reboot").
+    let out = tcptune(&["diff", "web-server"])
+        .preset("net.ipv4.tcp_synack_retries", "2")
+        .boot_file(
+            "/etc/sysctl.d/10-old.conf",
+            "net.ipv4.tcp_synack_retries = 4\n",
+        )
+        .run();
+    assert!(
+        out.row("net.ipv4.tcp_synack_retries")
+            .ends_with("overridden at boot"),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("at boot: 4 from /etc/sysctl.d/10-old.conf:1");
 }
 
 #[test]

@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::sanitize::clean;
 use super::text::{hang, wrap};
 use super::{BAD, BOLD, DIM, Renderer, SCHEMA, WIDTH};
-use crate::boot::{BootConfig, FileState, Loader};
+use std::path::PathBuf;
+
+use crate::boot::{BootConfig, FileState, Line, Loader, Provenance};
 use crate::cli::Format;
 use crate::error::Error;
 use crate::plan::Snapshot;
@@ -23,6 +25,12 @@ struct BootSourceJson {
     file: Option<String>,
     line: Option<usize>,
     kernel_default: bool,
+    /// The winner writes another key; how the kernel carries it here.
+    carried: Option<&'static str>,
+    /// "FILE:LINE" of the `-key` line that stops a matching glob.
+    excluded_by: Option<String>,
+    /// "FILE:LINE" of a conf.default line only later interfaces copy.
+    later_interfaces: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -33,43 +41,203 @@ struct AssignmentJson {
     value: Option<String>,
     glob: bool,
     wins: Vec<Loader>,
+    read_by: Vec<Loader>,
+    also_read_as: Vec<String>,
+}
+
+/// A line of a file, whichever path the loaders reached the file by: a
+/// link and its target are one file (device, inode).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(c: &BootConfig, l: &Line) -> (FileId, usize) {
+    let f = &c.files[l.file];
+    let id = match f.identity {
+        Some((dev, ino)) => FileId::Inode(dev, ino),
+        None => FileId::Path(f.path.clone()),
+    };
+    (id, l.line)
+}
+
+/// One row of `why`'s "set by" list.
+struct WhyRow<'a> {
+    id: (FileId, usize),
+    line: &'a Line,
+    /// Every path the loaders read this file by; the first is shown.
+    paths: Vec<PathBuf>,
+    wins: Vec<Loader>,
+    read_by: Vec<Loader>,
+    carried: Option<&'static str>,
+    later_interfaces: bool,
+}
+
+type Provs<'a> = [(&'a BootConfig, Provenance<'a>); 2];
+
+/// The rows for one key: every candidate line under either loader, one row
+/// per file line, in file order (procps reads a superset of systemd's).
+fn why_rows<'a>(provs: &Provs<'a>) -> Vec<WhyRow<'a>> {
+    let mut rows: Vec<WhyRow> = Vec::new();
+    for (c, p) in provs.iter().rev() {
+        for l in &p.candidates {
+            let id = file_id(c, l);
+            let path = c.file_of(l).to_path_buf();
+            let i = match rows.iter().position(|r| r.id == id) {
+                Some(i) => i,
+                None => {
+                    rows.push(WhyRow {
+                        id,
+                        line: l,
+                        paths: Vec::new(),
+                        wins: Vec::new(),
+                        read_by: Vec::new(),
+                        carried: None,
+                        later_interfaces: false,
+                    });
+                    rows.len() - 1
+                }
+            };
+            let r = &mut rows[i];
+            if !r.paths.contains(&path) {
+                // A link's own path goes after the file it leads to.
+                if c.files[l.file].is_link {
+                    r.paths.push(path);
+                } else {
+                    r.paths.insert(0, path);
+                }
+            }
+            if !r.read_by.contains(&c.loader) {
+                r.read_by.push(c.loader);
+            }
+            if p.winner.is_some_and(|w| std::ptr::eq(w, *l)) && !r.wins.contains(&c.loader) {
+                r.wins.push(c.loader);
+                r.carried = r.carried.or(p.carried);
+            }
+            r.later_interfaces |= p.later_interfaces.is_some_and(|w| std::ptr::eq(w, *l));
+        }
+    }
+    for r in &mut rows {
+        r.wins.sort_by_key(|l| *l != Loader::Systemd);
+        r.read_by.sort_by_key(|l| *l != Loader::Systemd);
+    }
+    rows
+}
+
+/// "FILE:LINE", by the path a person would open (a link's target when
+/// both were read).
+fn at(rows: &[WhyRow], c: &BootConfig, l: &Line) -> String {
+    let id = file_id(c, l);
+    let path = rows
+        .iter()
+        .find(|r| r.id == id)
+        .and_then(|r| r.paths.first().cloned())
+        .unwrap_or_else(|| c.file_of(l).to_path_buf());
+    format!("{}:{}", path.display(), l.line)
+}
+
+/// The boot value under one loader, in words.
+fn boot_text(rows: &[WhyRow], c: &BootConfig, p: &Provenance, key: &str) -> String {
+    match (p.winner, p.carried) {
+        (Some(w), Some(rule)) => format!(
+            "{} from {} (written to {}; {rule})",
+            w.value.as_deref().unwrap_or_default(),
+            at(rows, c, w),
+            w.written
+        ),
+        (Some(w), None) => format!(
+            "{} from {}",
+            w.value.as_deref().unwrap_or_default(),
+            at(rows, c, w)
+        ),
+        (None, _) => {
+            let mut t = String::from("no file sets it");
+            if let Some(x) = p.excluded_by {
+                let _ = write!(
+                    t,
+                    " (a glob matches, but {} excludes {key})",
+                    at(rows, c, x)
+                );
+            }
+            match p.later_interfaces {
+                Some(d) => {
+                    let _ = write!(
+                        t,
+                        ": interfaces present when the loader runs keep the kernel default; interfaces created later copy {} from {}",
+                        d.value.as_deref().unwrap_or_default(),
+                        at(rows, c, d)
+                    );
+                }
+                None => t.push_str(": the kernel default stays"),
+            }
+            t
+        }
+    }
+}
+
+fn row_tags(r: &WhyRow, same_value_before: Option<String>) -> Vec<String> {
+    let mut tags: Vec<String> = r
+        .wins
+        .iter()
+        .map(|l| format!("wins under {}", l.name()))
+        .collect();
+    if tags.len() == 2 {
+        tags = vec!["wins under both".to_string()];
+    }
+    if r.line.glob {
+        tags.push("glob".into());
+    }
+    if r.carried.is_some() {
+        tags.push("the kernel carries it to this key".into());
+    }
+    if r.later_interfaces {
+        tags.push("interfaces created later copy it".into());
+    }
+    if let Some(earlier) = same_value_before {
+        tags.push(format!("repeats the value of {earlier}"));
+    }
+    if !r.read_by.contains(&Loader::Systemd) {
+        let hidden = r.paths.iter().all(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        });
+        tags.push(
+            if hidden {
+                "systemd-sysctl skips names starting with '.'"
+            } else {
+                "systemd-sysctl does not read this file"
+            }
+            .into(),
+        );
+    }
+    if r.paths.len() > 1 {
+        let also: Vec<String> = r.paths[1..]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        tags.push(format!("also read as {}", also.join(", ")));
+    }
+    tags
 }
 
 impl Renderer {
     /// `why KEY...`: live value, boot value under each loader, and every
-    /// line that sets the key.
+    /// line that sets the key. `absent` says, for a key this kernel does
+    /// not show, why not.
     pub fn why(
         &self,
         keys: &[String],
         live: &Snapshot,
+        absent: &dyn Fn(&str) -> String,
         configs: [&BootConfig; 2],
         default: Loader,
     ) -> Result<(), Error> {
         let mut json_keys = Vec::new();
         let mut t = String::new();
         for key in keys {
-            let provs = configs.map(|c| (c, c.provenance(key)));
-            let winner_at = |c: &BootConfig, p: &crate::boot::Provenance| {
-                p.winner.map(|w| (c.file_of(w).to_path_buf(), w.line))
-            };
-            // Candidates in file order; procps reads a superset of systemd's files.
-            let mut seen: std::collections::HashSet<(std::path::PathBuf, usize)> =
-                std::collections::HashSet::new();
-            let mut rows = Vec::new();
-            for (c, p) in provs.iter().rev() {
-                for l in &p.candidates {
-                    let at = (c.file_of(l).to_path_buf(), l.line);
-                    if !seen.insert(at.clone()) {
-                        continue;
-                    }
-                    let wins: Vec<Loader> = provs
-                        .iter()
-                        .filter(|(c2, p2)| winner_at(c2, p2).as_ref() == Some(&at))
-                        .map(|(c2, _)| c2.loader)
-                        .collect();
-                    rows.push((at, l.written.clone(), l.value.clone(), l.glob, wins));
-                }
-            }
+            let provs: Provs = configs.map(|c| (c, c.provenance(key)));
+            let rows = why_rows(&provs);
             let live_value = live.get(key).map(Value::to_string);
             let param = crate::catalog::find(key);
             let kernel_default = match param.map(|p| p.default) {
@@ -81,77 +249,38 @@ impl Renderer {
                 _ => None,
             };
             if self.format == Format::Json {
-                let boot: serde_json::Map<String, serde_json::Value> = provs
-                    .iter()
-                    .map(|(c, p)| {
-                        let src = BootSourceJson {
-                            value: p
-                                .winner
-                                .and_then(|w| w.value.clone())
-                                .or_else(|| kernel_default.clone()),
-                            file: p.winner.map(|w| c.file_of(w).display().to_string()),
-                            line: p.winner.map(|w| w.line),
-                            kernel_default: p.winner.is_none() && kernel_default.is_some(),
-                        };
-                        (
-                            serde_json::to_value(c.loader)
-                                .expect("loader")
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                            serde_json::to_value(src).expect("serializes"),
-                        )
-                    })
-                    .collect();
-                let assignments: Vec<AssignmentJson> = rows
-                    .iter()
-                    .map(|((f, l), w, v, g, wins)| AssignmentJson {
-                        file: f.display().to_string(),
-                        line: *l,
-                        written: w.clone(),
-                        value: v.clone(),
-                        glob: *g,
-                        wins: wins.clone(),
-                    })
-                    .collect();
-                json_keys.push(serde_json::json!({
-                    "key": key, "catalogued": param.is_some(), "live": live_value,
-                    "live_error": live.unreadable(key), "boot": boot, "assignments": assignments,
-                }));
+                json_keys.push(why_json(key, &provs, &rows, live, absent, kernel_default));
                 continue;
             }
             let _ = writeln!(t, "{BOLD}{}{BOLD:#}", clean(key));
             let live_text = match (live_value.as_deref(), live.unreadable(key)) {
                 (Some(v), _) => clean(v).into_owned(),
                 (None, Some(why)) => format!("(cannot read: {})", clean(why)),
-                (None, None) => "(not present here)".to_string(),
+                (None, None) => format!("({})", clean(&absent(key))),
             };
             let _ = writeln!(t, "  live     {live_text}");
-            for (c, p) in &provs {
-                let here = if c.loader == default {
-                    " (this system's loader)"
-                } else {
-                    ""
-                };
-                let what = match p.winner {
-                    Some(w) => clean(&format!(
-                        "{} from {}:{}",
-                        w.value.as_deref().unwrap_or_default(),
-                        c.file_of(w).display(),
-                        w.line
-                    ))
-                    .into_owned(),
-                    None => "no file sets it: the kernel default stays".to_string(),
-                };
+            let texts = provs.each_ref().map(|(c, p)| boot_text(&rows, c, p, key));
+            let lines: Vec<(String, &String)> = if texts[0] == texts[1] {
+                vec![("both loaders".to_string(), &texts[0])]
+            } else {
+                provs
+                    .iter()
+                    .zip(&texts)
+                    .map(|((c, _), text)| {
+                        let here = if c.loader == default {
+                            " (this system's loader)"
+                        } else {
+                            ""
+                        };
+                        (format!("{}{here}", c.loader.name()), text)
+                    })
+                    .collect()
+            };
+            for (who, what) in lines {
                 let _ = writeln!(
                     t,
                     "{}",
-                    hang(
-                        &format!("  boot     {}{here}: ", c.loader.name()),
-                        &what,
-                        11,
-                        WIDTH
-                    )
+                    hang(&format!("  boot     {who}: "), &clean(what), 11, WIDTH)
                 );
             }
             if rows.is_empty() {
@@ -159,32 +288,31 @@ impl Renderer {
             } else {
                 let _ = writeln!(t, "  set by, in file order:");
             }
-            for ((file, line), written, value, glob, wins) in &rows {
-                let assignment = match value {
-                    Some(v) => format!("{written} = {v}"),
-                    None => format!("-{written} (excluded from globs)"),
-                };
-                let mut tags: Vec<String> = wins
+            for (i, r) in rows.iter().enumerate() {
+                let l = r.line;
+                let same_value_before = rows[..i]
                     .iter()
-                    .map(|l| format!("wins under {}", l.name()))
-                    .collect();
-                if *glob {
-                    tags.push("glob".into());
-                }
-                if file.as_path() == std::path::Path::new(crate::boot::SYSCTL_CONF) {
-                    tags.push("systemd-sysctl does not read this file".into());
-                }
+                    .find(|e| {
+                        !e.line.glob && !l.glob && l.value.is_some() && e.line.value == l.value
+                    })
+                    .map(|e| format!("{}:{}", e.paths[0].display(), e.line.line));
+                let assignment = match &l.value {
+                    Some(v) => format!("{} = {v}", l.written),
+                    None => format!("-{} (excluded from globs)", l.written),
+                };
+                let tags = row_tags(r, same_value_before);
                 let tail = if tags.is_empty() {
                     String::new()
                 } else {
                     format!("  [{}]", tags.join("; "))
                 };
+                let path = r.paths.first().map(|p| p.display().to_string());
                 let _ = writeln!(
                     t,
                     "{}",
                     hang(
-                        &format!("    {}:{line}  ", clean(&file.display().to_string())),
-                        &format!("{}{tail}", clean(&assignment)),
+                        &format!("    {}:{}  ", clean(&path.unwrap_or_default()), l.line),
+                        &clean(&format!("{assignment}{tail}")),
                         6,
                         WIDTH
                     )
@@ -215,18 +343,31 @@ impl Renderer {
                 .enumerate()
                 .map(move |(k, l)| (start + k, l))
         };
-        let dead_by = |idx: usize, l: &crate::boot::Line| -> Option<String> {
+        // Another line decides this one's key: with another value (this
+        // line is dead), or with the same one (a repeat, not an override).
+        let decided_by = |idx: usize, l: &Line| -> Option<(String, bool)> {
             if l.glob {
                 return None;
             }
             match winners.get(l.path.as_str()) {
                 Some(Some(w)) if *w != idx => {
                     let wl = &cfg.lines[*w];
-                    Some(format!("{}:{}", cfg.file_of(wl).display(), wl.line))
+                    let at = format!("{}:{}", cfg.file_of(wl).display(), wl.line);
+                    Some((at, wl.value == l.value))
                 }
-                Some(None) if l.value.is_some() => Some("a later exclusion".to_string()),
+                Some(None) if l.value.is_some() => Some(("a later exclusion".to_string(), false)),
                 _ => None,
             }
+        };
+        let dead_by = |idx: usize, l: &Line| {
+            decided_by(idx, l)
+                .filter(|(_, same)| !same)
+                .map(|(at, _)| at)
+        };
+        let same_as = |idx: usize, l: &Line| {
+            decided_by(idx, l)
+                .filter(|(_, same)| *same)
+                .map(|(at, _)| at)
         };
         if self.format == Format::Json {
             let files: Vec<_> = cfg
@@ -235,7 +376,7 @@ impl Renderer {
                 .enumerate()
                 .map(|(i, f)| {
                     let assignments: Vec<_> = lines_of(i)
-                        .map(|(idx, l)| serde_json::json!({ "line": l.line, "key": l.written, "value": l.value, "glob": l.glob, "ignore_failure": l.ignore_failure, "dead": dead_by(idx, l).is_some(), "overridden_by": dead_by(idx, l) }))
+                        .map(|(idx, l)| serde_json::json!({ "line": l.line, "key": l.written, "value": l.value, "glob": l.glob, "ignore_failure": l.ignore_failure, "dead": dead_by(idx, l).is_some(), "overridden_by": dead_by(idx, l), "same_value_as": same_as(idx, l) }))
                         .collect();
                     serde_json::json!({ "path": f.path, "state": f.state.name(), "why": match &f.state { FileState::Unknown(w) => Some(w.as_str()), _ => None }, "replaces": f.replaces, "assignments": assignments })
                 })
@@ -296,10 +437,13 @@ impl Renderer {
                     ),
                     None => format!("-{}", l.written),
                 };
-                let note = match dead_by(idx, l) {
-                    Some(by) => format!(" {DIM}(dead: overridden by {by}){DIM:#}"),
-                    None if l.glob => " (glob)".to_string(),
-                    None => String::new(),
+                let note = match (dead_by(idx, l), same_as(idx, l)) {
+                    (Some(by), _) => format!(" {DIM}(dead: overridden by {by}){DIM:#}"),
+                    (None, Some(at)) => {
+                        format!(" {DIM}(the same value is also set at {at}){DIM:#}")
+                    }
+                    _ if l.glob => " (glob)".to_string(),
+                    _ => String::new(),
                 };
                 let _ = writeln!(
                     t,
@@ -329,4 +473,68 @@ impl Renderer {
         }
         self.emit(&t)
     }
+}
+
+fn why_json(
+    key: &str,
+    provs: &Provs,
+    rows: &[WhyRow],
+    live: &Snapshot,
+    absent: &dyn Fn(&str) -> String,
+    kernel_default: Option<String>,
+) -> serde_json::Value {
+    let boot: serde_json::Map<String, serde_json::Value> = provs
+        .iter()
+        .map(|(c, p)| {
+            let src = BootSourceJson {
+                value: p.winner.and_then(|w| w.value.clone()).or_else(|| {
+                    kernel_default
+                        .clone()
+                        .filter(|_| p.later_interfaces.is_none())
+                }),
+                file: p.winner.map(|w| c.file_of(w).display().to_string()),
+                line: p.winner.map(|w| w.line),
+                kernel_default: p.winner.is_none()
+                    && p.later_interfaces.is_none()
+                    && kernel_default.is_some(),
+                carried: p.carried,
+                excluded_by: p.excluded_by.map(|x| at(rows, c, x)),
+                later_interfaces: p.later_interfaces.map(|d| at(rows, c, d)),
+            };
+            (
+                c.loader.json_name().to_string(),
+                serde_json::to_value(src).expect("serializes"),
+            )
+        })
+        .collect();
+    let assignments: Vec<AssignmentJson> = rows
+        .iter()
+        .map(|r| AssignmentJson {
+            file: r
+                .paths
+                .first()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            line: r.line.line,
+            written: r.line.written.clone(),
+            value: r.line.value.clone(),
+            glob: r.line.glob,
+            wins: r.wins.clone(),
+            read_by: r.read_by.clone(),
+            also_read_as: r
+                .paths
+                .iter()
+                .skip(1)
+                .map(|p| p.display().to_string())
+                .collect(),
+        })
+        .collect();
+    let live_value = live.get(key).map(Value::to_string);
+    let unreadable = live.unreadable(key);
+    serde_json::json!({
+        "key": key, "catalogued": crate::catalog::find(key).is_some(), "live": live_value,
+        "live_error": unreadable,
+        "absent": (live_value.is_none() && unreadable.is_none()).then(|| absent(key)),
+        "boot": boot, "assignments": assignments,
+    })
 }
