@@ -107,8 +107,13 @@ impl Effect {
     }
 }
 
+/// An integer key's live value. Context keys outside the catalog
+/// (tcp_timestamps, tcp_mtu_probing...) are read as text.
 fn int(values: &Snapshot, key: &str) -> Option<i64> {
-    values.get(key).and_then(Value::as_int)
+    match values.get(key)? {
+        Value::Text(t) => t.trim().parse().ok(),
+        v => v.as_int(),
+    }
 }
 
 fn ms(v: i64) -> u64 {
@@ -395,7 +400,7 @@ fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>, reuse: Reuse) -> Effe
         _ => (ports as f64 / tw, held.to_string()),
     };
     let mut e = Effect::new(
-        format!("one destination address and port can take {{}} new connections per second, sustained, before the {ports} ephemeral ports run out: {how}"),
+        format!("one destination address and port can take {{}} new connections per second, sustained, before the {} ephemeral ports run out: {how}", thousands(ports.unsigned_abs())),
         rate_words(rate),
     )
     .with(rate, "connections/s");

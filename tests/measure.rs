@@ -132,6 +132,22 @@ fn established_connections_abort_within_the_stated_range() {
 }
 
 #[test]
+fn retries1_triggers_mtu_probing_within_the_stated_range() {
+    // What tcp_retries1 triggers can be seen only with tcp_mtu_probing on:
+    // the retransmission at that timeout goes out in smaller segments.
+    for n in ["1", "2", "3"] {
+        let values = [
+            ("net.ipv4.tcp_retries1", n),
+            ("net.ipv4.tcp_mtu_probing", "1"),
+        ];
+        let (lo, hi, text) = claim("tcp_retries1", &values);
+        assert!(text.contains("probes a smaller path MTU"), "{text}");
+        let measured = seconds("smaller-segments", &values, &[]);
+        assert_within(&format!("retries1={n}"), measured, (lo, hi, text));
+    }
+}
+
+#[test]
 fn orphans_are_given_up_within_the_stated_range() {
     let v = [("net.ipv4.tcp_orphan_retries", "1")];
     assert_within(
@@ -210,6 +226,21 @@ fn port_exhaustion_rate_follows_the_range_and_tw_reuse() {
         "tcptune says {rate}/s ({text}); measured {measured}/s: {m}"
     );
     eprintln!("port rate with reuse: tcptune {rate}/s, kernel {measured:.0}/s");
+    // tcp_tw_reuse=1 without timestamps: the kernel cannot reuse (no
+    // timestamp was seen on the old connection), so back to 60 s a port.
+    let no_ts = [
+        ("net.ipv4.ip_local_port_range", "40000 40019"),
+        ("net.ipv4.tcp_tw_reuse", "1"),
+        ("net.ipv4.tcp_tw_reuse_delay", "100"),
+        ("net.ipv4.tcp_timestamps", "0"),
+    ];
+    let (_, rate, text) = claim("ip_local_port_range", &no_ts);
+    assert!(
+        text.contains("needs TCP timestamps, which are off") && rate < 1.0,
+        "{text}"
+    );
+    let m = measure("ports 2", &no_ts, &[]);
+    assert_eq!(m["count"], 20, "{m}");
 }
 
 /// The kernel defaults, minutes long: `cargo test --test measure -- --ignored`.

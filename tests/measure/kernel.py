@@ -277,7 +277,53 @@ def port_rate(seconds):
     return {"count": ok, "rate": ok / seconds, "first_failure_after": first_failure}
 
 
+def capture_outgoing(dev, port, seen, stop):
+    """Appends (monotonic time, TCP payload length) of every IPv4 segment
+    sent out of `dev` to `port`, until `stop` is set."""
+    # Outgoing frames reach only ETH_P_ALL taps (dev_queue_xmit_nit).
+    ETH_P_ALL, ETH_P_IP, PACKET_OUTGOING = 0x0003, 0x0800, 4
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    s.bind((dev, ETH_P_ALL))
+    s.settimeout(0.1)
+    while not stop.is_set():
+        try:
+            data, addr = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if addr[1] != ETH_P_IP or addr[2] != PACKET_OUTGOING or data[9] != 6:
+            continue
+        ihl = (data[0] & 0x0F) * 4
+        total = int.from_bytes(data[2:4], "big")
+        tcp = data[ihl:]
+        if int.from_bytes(tcp[2:4], "big") != port:
+            continue
+        seen.append((time.monotonic(), total - ihl - (tcp[12] >> 4) * 4))
+
+
+def smaller_segments():
+    """Data sent to a peer that stopped acknowledging, with
+    tcp_mtu_probing on: seconds until a retransmission goes out in smaller
+    segments (tcp_retries1 reached: black hole MTU probing)."""
+    port = 8108
+    c, box = established(port)
+    seen, stop = [], threading.Event()
+    t = threading.Thread(target=capture_outgoing, args=("veth0", port, seen, stop), daemon=True)
+    t.start()
+    time.sleep(0.2)
+    silence(SERVER, "veth0")
+    start = time.monotonic()
+    c.send(b"x" * 1400)
+    while time.monotonic() - start < 120:
+        small = [at for at, n in seen if 0 < n < 1400]
+        if small:
+            stop.set()
+            return small[0] - start
+        time.sleep(0.01)
+    return None
+
+
 MEASURES = {
+    "smaller-segments": smaller_segments,
     "connect": connect_timeout,
     "synack": synack_lifetime,
     "keepalive": keepalive_detection,
