@@ -79,6 +79,8 @@ pub enum LoaderArg {
 pub enum Format {
     Text,
     Json,
+    /// Prometheus text exposition (doctor only), for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -235,6 +237,30 @@ are reported with file and line."
     )]
     Files,
 
+    /// Find which connection-handling limit this host is hitting, from its own counters and sockets
+    #[command(
+        long_about = "Find which connection-handling limit this network namespace is hitting: \
+samples the kernel's TCP counters (/proc/net/netstat, snmp, sockstat) and sockets (sock_diag, as ss \
+does: every listener's accept queue and its cap, half-open requests, outgoing connections per \
+destination) twice, --interval apart, and names each limit with the numbers behind it: \
+accept-queue-overflow, syn-queue-overflow, syn-flood, port-exhaustion, time-wait-overflow, \
+orphan-pressure, conntrack-full, inert-setting. Each finding says what to do; where a sysctl helps, \
+--write-profile turns the evidence into a profile for `tcptune diff` and `apply`. With --interval 0 \
+it samples once: counters are totals since boot, reported as history (info). Needs no root, except to \
+name other users' listening processes. Exit status: 0 no finding at warning or above, 1 findings, 2 error."
+    )]
+    Doctor {
+        /// Seconds between the two samples; 0 samples once (totals since boot)
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = interval)]
+        interval: f64,
+        /// The profile --write-profile extends [default: kernel-defaults]
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+        /// Write the changes the evidence supports as a new profile file (never overwrites)
+        #[arg(long, value_name = "FILE")]
+        write_profile: Option<PathBuf>,
+    },
+
     /// Validate profile files without reading the live system
     #[command(
         long_about = "Validate profile files: YAML syntax, fields, keys (with suggestions for typos), \
@@ -271,9 +297,21 @@ impl Command {
             Command::Why { .. } => "why",
             Command::Files => "files",
             Command::Lint { .. } => "lint",
+            Command::Doctor { .. } => "doctor",
             Command::Completions { .. } => "completions",
         }
     }
+}
+
+/// `--interval`: 0 to 3600 seconds.
+fn interval(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(0.0..=3600.0).contains(&v) {
+        return Err("must be between 0 and 3600 seconds".into());
+    }
+    Ok(v)
 }
 
 /// The clap command, for the man page and completions.

@@ -375,6 +375,19 @@ pub enum Error {
 
     #[error("--netns {name}: {}", io_meaning(.source))]
     Netns { name: String, source: io::Error },
+
+    #[error("--format {format} is only for {only}, not {command}")]
+    FormatNotFor {
+        format: &'static str,
+        only: &'static str,
+        command: &'static str,
+    },
+
+    #[error("cannot list sockets through sock_diag (netlink): {}", io_meaning(.source))]
+    SockDiag { source: io::Error },
+
+    #[error("{} already exists; doctor never overwrites a profile: remove it or name another file", clean_path(.path))]
+    Exists { path: PathBuf },
 }
 
 fn clean_path(p: &std::path::Path) -> String {
@@ -520,6 +533,9 @@ impl Error {
             Error::BadState { .. } => "bad-state",
             Error::Overridden { .. } => "overridden-at-boot",
             Error::RolledBack { .. } => "rolled-back",
+            Error::FormatNotFor { .. } => "usage",
+            Error::SockDiag { .. } => "sock-diag",
+            Error::Exists { .. } => "exists",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod change;
 pub mod cli;
 pub mod config;
 pub mod devconf;
+pub mod doctor;
 pub mod error;
 pub mod exit_code;
 pub mod explain;
@@ -150,7 +151,19 @@ fn run_here(cli: Cli) -> Result<ExitCode, Error> {
         boot: OnceCell::new(),
         visibility: OnceCell::new(),
     };
+    if config.format == cli::Format::Prometheus && !matches!(cli.command, Command::Doctor { .. }) {
+        return Err(Error::FormatNotFor {
+            format: "prometheus",
+            only: "doctor",
+            command: cli.command.name(),
+        });
+    }
     match cli.command {
+        Command::Doctor {
+            interval,
+            profile,
+            write_profile,
+        } => doctor(&cx, interval, profile, write_profile, cli.netns.clone()),
         Command::List => cx.out.list(&cx.library.list()?).map(|()| ExitCode::Success),
         Command::Show { profile } => cx
             .out
@@ -407,6 +420,55 @@ fn why(cx: &Context, keys: &[String]) -> Result<ExitCode, Error> {
         cx.config.loader,
     )?;
     Ok(ExitCode::Success)
+}
+
+/// `doctor`: 0 when nothing at warning or above, 1 with findings.
+fn doctor(
+    cx: &Context,
+    interval: f64,
+    profile: Option<String>,
+    write_profile: Option<std::path::PathBuf>,
+    netns: Option<String>,
+) -> Result<ExitCode, Error> {
+    let base = profile.unwrap_or_else(|| "kernel-defaults".to_string());
+    if write_profile.is_some() {
+        // The base must resolve before minutes of sampling, not after.
+        cx.library.resolve(&base, None)?;
+    }
+    let mut report = doctor::examine(cx, interval, netns)?;
+    report.writing_profile = write_profile.is_some();
+    cx.out.doctor(&report)?;
+    if let Some(path) = write_profile {
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        match doctor::profile_text(&report, &base, &host) {
+            Some(text) => {
+                doctor::write_new(&path, &text)?;
+                // A bare name would be read as a profile name, not a file.
+                let shown = path.display().to_string();
+                let as_file = if shown.contains('/') {
+                    shown.clone()
+                } else {
+                    format!("./{shown}")
+                };
+                Renderer::note(
+                    cx.config.color,
+                    &format!("wrote {shown}; review it with `tcptune diff {as_file}`"),
+                );
+            }
+            None => Renderer::note(
+                cx.config.color,
+                "no profile written: no finding has a sysctl change to propose",
+            ),
+        }
+    }
+    Ok(if report.alarming() {
+        ExitCode::Drift
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// Why this kernel shows no `key`, in words.

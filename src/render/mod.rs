@@ -7,6 +7,7 @@
 
 mod apply;
 mod boot;
+mod doctor;
 mod plan;
 pub mod sanitize;
 pub mod text;
@@ -81,6 +82,11 @@ impl Renderer {
         let mut text = serde_json::to_string_pretty(&doc).expect("errors serialize");
         text.push('\n');
         let _ = io::stdout().lock().write_all(text.as_bytes());
+    }
+
+    /// A note on standard error (what was done beside the view).
+    pub fn note(color: anstream::ColorChoice, message: &str) {
+        Self::to_stderr(color, "note", OK, message);
     }
 
     /// A warning on standard error (the command goes on).

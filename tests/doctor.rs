@@ -1,0 +1,326 @@
+//! `doctor` against problems made to happen: each scenario of
+//! tests/doctor/scenario.py runs real sockets in the test's throwaway
+//! network namespace (and a second one joined by a veth pair where replies
+//! must vanish), keeps the load going while doctor samples, and doctor must
+//! name the limit, the listener, the keys and the numbers, in text, JSON
+//! and Prometheus, and write a profile that lint and diff accept.
+
+mod common;
+
+use common::{Outcome, repo, tcptune};
+
+/// doctor with `args`, while scenario `name` runs in the sandbox.
+fn under(name: &str, args: &[&str]) -> Outcome {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    let script = repo().join("tests/doctor/scenario.py");
+    tcptune(&all)
+        .before(&format!(
+            "python3 '{}' {name} > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
+             SCENARIO=$!\n\
+             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do kill -0 $SCENARIO 2>/dev/null || {{ cat \"$TCPTUNE_SCRATCH/scenario.log\" >&2; exit 98; }}; sleep 0.05; done",
+            script.display()
+        ))
+        .after("kill $SCENARIO")
+        .run()
+}
+
+/// Debian's prometheus-node-exporter, unpacked (never installed) under
+/// the target directory the first time.
+fn node_exporter() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("node-exporter");
+    let bin = dir.join("usr/bin/prometheus-node-exporter");
+    if bin.exists() {
+        return bin;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fetched = std::process::Command::new("apt-get")
+        .args(["download", "-qq", "prometheus-node-exporter"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(fetched, "apt-get download prometheus-node-exporter failed");
+    let deb = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .unwrap();
+    let unpacked = std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        unpacked && bin.exists(),
+        "dpkg-deb -x {} failed",
+        deb.display()
+    );
+    bin
+}
+
+fn finding<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} finding in {doc:#}"))
+}
+
+fn listener<'a>(doc: &'a serde_json::Value, local: &str) -> &'a serde_json::Value {
+    doc["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["local"] == local)
+        .unwrap_or_else(|| panic!("no listener {local} in {doc:#}"))
+}
+
+#[test]
+fn a_listener_capped_by_its_backlog_overflows() {
+    let out = under("accept-backlog", &["--interval", "1", "--format", "json"]);
+    out.status(1);
+    let doc = out.json();
+    let f = finding(&doc, "accept-queue-overflow");
+    assert_eq!(f["severity"], "critical", "{f:#}");
+    assert_eq!(f["listeners"][0], "127.0.0.1:9001");
+    assert_eq!(
+        f["targets"],
+        serde_json::json!({}),
+        "a backlog cap has no sysctl fix"
+    );
+    let l = listener(&doc, "127.0.0.1:9001");
+    assert_eq!(l["accept_queue_max"], 4);
+    assert_eq!(l["accept_queue"], 5, "a full queue holds its cap plus one");
+    assert_eq!(l["cap"], "backlog");
+    assert_eq!(l["process"]["name"], "python3");
+    let overflows = &doc["counters"]["TcpExt.ListenOverflows"];
+    assert!(overflows["delta"].as_i64().unwrap() > 0, "{overflows}");
+    // The same in words.
+    let out = under("accept-backlog", &["--interval", "1"]);
+    out.status(1);
+    out.stdout_has("CRITICAL accept-queue-overflow:");
+    out.stdout_has("capped at 4 by the backlog it passed to listen()");
+    out.stdout_has("raising somaxconn does nothing for it");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("127.0.0.1:9001")
+            && l.contains("backlog")
+            && l.contains("python3")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_listener_capped_by_somaxconn_gets_a_profile() {
+    let out = under(
+        "accept-somaxconn",
+        &[
+            "--interval",
+            "1",
+            "--format",
+            "json",
+            "--write-profile",
+            "fix.yaml",
+        ],
+    );
+    out.status(1);
+    let doc = out.json();
+    let l = listener(&doc, "127.0.0.1:9001");
+    assert_eq!(l["accept_queue_max"], 16);
+    assert_eq!(l["cap"], "somaxconn");
+    let f = finding(&doc, "accept-queue-overflow");
+    assert_eq!(f["targets"]["net.core.somaxconn"], "4096");
+    let profile = std::fs::read_to_string(out.dir.path().join("fix.yaml")).unwrap();
+    assert!(
+        profile.contains("net.core.somaxconn:\n    value: 4096"),
+        "{profile}"
+    );
+    assert!(profile.contains("ListenOverflows rose"), "{profile}");
+    // The written profile goes through the usual review.
+    let dir = out.dir.path().to_path_buf();
+    tcptune(&["lint", "fix.yaml"])
+        .file("fix.yaml", &profile)
+        .run()
+        .status(0);
+    let diff = tcptune(&["diff", "./fix.yaml"])
+        .file("fix.yaml", &profile)
+        .preset("net.core.somaxconn", "16")
+        .run();
+    diff.status(0);
+    assert!(
+        diff.row("net.core.somaxconn").ends_with("change"),
+        "{}",
+        diff.stdout
+    );
+    // Never overwritten.
+    let again = under(
+        "accept-somaxconn",
+        &[
+            "--interval",
+            "0",
+            "--write-profile",
+            &dir.join("fix.yaml").display().to_string(),
+        ],
+    );
+    again.status(2).stderr_has("already exists");
+}
+
+#[test]
+fn a_syn_flood_is_answered_with_cookies() {
+    let out = under(
+        "syn-flood",
+        &["--netns", "srv", "--interval", "1", "--format", "json"],
+    );
+    out.status(1);
+    let doc = out.json();
+    let f = finding(&doc, "syn-flood");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["targets"]["net.ipv4.tcp_synack_retries"], "2");
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("TCPReqQFullDoCookies rose")),
+        "{f:#}"
+    );
+    let l = listener(&doc, "10.9.0.2:9003");
+    assert!(l["syn_recv"].as_u64().unwrap() >= 8, "{l}");
+    assert_eq!(doc["netns"], "srv");
+}
+
+#[test]
+fn syns_dropped_without_cookies() {
+    let out = under(
+        "syn-queue-overflow",
+        &["--netns", "srv", "--interval", "1", "--format", "json"],
+    );
+    out.status(1);
+    let doc = out.json();
+    let f = finding(&doc, "syn-queue-overflow");
+    assert_eq!(f["targets"]["net.ipv4.tcp_syncookies"], "1");
+    assert!(
+        doc["counters"]["TcpExt.TCPReqQFullDrop"]["delta"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn ports_held_in_time_wait_run_out() {
+    let out = under("ports", &["--interval", "0", "--format", "json"]);
+    out.status(1);
+    let doc = out.json();
+    let f = finding(&doc, "port-exhaustion");
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["targets"]["net.ipv4.tcp_tw_reuse"], "1");
+    assert_eq!(f["targets"]["net.ipv4.ip_local_port_range"], "10240 65535");
+    let evidence = f["evidence"][0].as_str().unwrap();
+    assert!(
+        evidence.starts_with("to 127.0.0.1:9002:") && evidence.contains("of 10 ports"),
+        "{evidence}"
+    );
+}
+
+#[test]
+fn time_wait_overflow_is_counted() {
+    let out = under(
+        "time-wait-overflow",
+        &["--interval", "1", "--format", "json"],
+    );
+    out.status(1);
+    let doc = out.json();
+    let f = finding(&doc, "time-wait-overflow");
+    assert_eq!(f["targets"]["net.ipv4.tcp_max_tw_buckets"], "4096");
+}
+
+#[test]
+fn an_idle_namespace_has_no_findings() {
+    let out = under("idle", &["--interval", "0.2"]);
+    out.status(0).stdout_has("no findings");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("127.0.0.1:9005")),
+        "{}",
+        out.stdout
+    );
+    let doc = under("idle", &["--interval", "0", "--format", "json"]).json();
+    assert_eq!(doc["findings"], serde_json::json!([]));
+    assert_eq!(doc["interval_s"], 0.0);
+}
+
+#[test]
+fn an_inert_setting_is_information_only() {
+    let out = under("inert", &["--interval", "0", "--format", "json"]);
+    out.status(0);
+    let doc = out.json();
+    let f = finding(&doc, "inert-setting");
+    assert_eq!(f["severity"], "info");
+}
+
+#[test]
+fn prometheus_output_is_read_by_node_exporter() {
+    let exporter = node_exporter();
+    let out = under(
+        "accept-backlog",
+        &["--interval", "1", "--format", "prometheus"],
+    );
+    out.status(1);
+    assert!(
+        out.stdout.contains(
+            "tcptune_listener_accept_queue_max{local=\"127.0.0.1:9001\",process=\"python3\"} 4"
+        ),
+        "{}",
+        out.stdout
+    );
+    // node_exporter's textfile collector scrapes it without errors.
+    let scrape = "import time, urllib.request\n\
+        for _ in range(100):\n    \
+            try:\n        \
+                print(urllib.request.urlopen('http://127.0.0.1:9100/metrics').read().decode())\n        \
+                break\n    \
+            except OSError:\n        \
+                time.sleep(0.1)\n";
+    let scraped = tcptune(&["list"])
+        .file("textfile/tcptune.prom", &out.stdout)
+        .file("scrape.py", scrape)
+        .before("ip link set lo up")
+        .after(&format!(
+            "'{}' --web.listen-address=127.0.0.1:9100 --collector.disable-defaults --collector.textfile \
+             --collector.textfile.directory=\"$PWD/textfile\" > \"$TCPTUNE_SCRATCH/exporter.log\" 2>&1 &\n\
+             E=$!\n\
+             python3 scrape.py\n\
+             kill $E",
+            exporter.display()
+        ))
+        .run();
+    assert!(
+        scraped.after.contains("node_textfile_scrape_error 0"),
+        "{}",
+        scraped.after
+    );
+    assert!(
+        scraped
+            .after
+            .contains("tcptune_finding{id=\"accept-queue-overflow\",severity=\"critical\"} 1"),
+        "{}",
+        scraped.after
+    );
+}
+
+#[test]
+fn other_formats_and_bad_intervals_are_refused() {
+    tcptune(&["list", "--format", "prometheus"])
+        .run()
+        .status(2)
+        .stderr_has("--format prometheus is only for doctor");
+    tcptune(&["doctor", "--interval=-1"])
+        .run()
+        .status(2)
+        .stderr_has("between 0 and 3600");
+}
