@@ -1,76 +1,87 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): tcptune against the tools it replaces, in one run,
-# inside the test sandbox (fresh user, network and mount namespace, empty
-# sysctl directories; see tests/sandbox.sh).
+# Benchmark (not a test): tcptune against the tools it replaces, in paired
+# runs (A, B, A, B...; tests/bench.py), inside the test sandbox (fresh user,
+# network and mount namespace, empty sysctl directories; tests/sandbox.sh).
 #
-#   bash tests/bench.sh [ITERATIONS]
+#   bash tests/bench.sh [RUNS]
 #
-# 1. tcptune diff web-server           vs  sysctl -e -n <the same keys>
-# 2. tcptune diff <every net.ipv4.tcp_* key of this kernel>
-#                                       vs  sysctl -e -n <those keys>
-#                                       and sysctl -a --pattern '^net.ipv4.tcp_'
-# 3. 1,000 sysctl.d files of 10 keys:  tcptune files / why / diff
-#                                       vs  systemd-sysctl --cat-config
-# Prints microseconds per run and the ratio tcptune / other.
+# Each line: medians of wall and CPU time (the child's user + sys, which
+# stays stable on a busy machine), the ratio tcptune / other, and
+# tcptune's largest resident set. Output goes through a pipe.
+#
+# 1. diff / check web-server              vs  sysctl -e -n <the same keys>
+# 2. trees of 10, 100, 1,000 and 10,000 sysctl.d files of 10 keys:
+#    files / why KEY / diff web-server     vs  systemd-sysctl --cat-config
+# 3. doctor --interval 0 with 10,000 established connections and 20,000
+#    TIME_WAIT sockets                     vs  ss -s; ss -lnt; nstat -asz
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-300}
+runs=${1:-200}
 cargo build --release --quiet
-export BIN=$PWD/target/release/tcptune REPO=$PWD N=$n
+export BIN=$PWD/target/release/tcptune REPO=$PWD RUNS=$runs
 export TCPTUNE_HOST_NETNS=$(readlink /proc/self/ns/net)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export WORK=$work TCPTUNE_SCRATCH=$work
+export TCPTUNE_SCRATCH=$work
+echo "kernel $(uname -r), $(nproc) CPUs; $runs paired runs (fewer for the big trees)"
 
-# A tree of 1,000 files x 10 keys (net.ipv4 keys that exist in any netns).
-keys=(tcp_fin_timeout tcp_syn_retries tcp_synack_retries tcp_keepalive_time tcp_keepalive_intvl
-      tcp_keepalive_probes tcp_retries2 tcp_orphan_retries tcp_tw_reuse tcp_abort_on_overflow)
-mkdir -p "$work/big/etc/sysctl.d" "$work/big/usr/lib/sysctl.d"
-for i in $(seq -w 0 999); do
-  dir=etc/sysctl.d; (( 10#$i % 2 )) && dir=usr/lib/sysctl.d
-  for j in "${!keys[@]}"; do echo "net.ipv4.${keys[$j]} = $(( (10#$i + j) % 5 + 1 ))"; done > "$work/big/$dir/$i-bench.conf"
+sandboxed() { # script: runs in a fresh sandbox
+  unshare -rnm bash -c ". \"\$REPO/tests/sandbox.sh\"; $1"
+}
+P="python3 $PWD/tests/bench.py"
+
+sandboxed '
+web_keys=$("$BIN" show web-server --format json | python3 -c "import json,sys; print(\" \".join(json.load(sys.stdin)[\"sysctls\"]))")
+'"$P"' $RUNS "diff web-server (19 keys)" -- "$BIN" diff web-server -- sysctl -e -n $web_keys
+'"$P"' $RUNS "check web-server" -- "$BIN" check web-server -- sysctl -e -n $web_keys
+'
+
+for files in 10 100 1000 10000; do
+  tree=$work/tree-$files
+  python3 - "$tree" "$files" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+keys = ["tcp_fin_timeout", "tcp_syn_retries", "tcp_synack_retries", "tcp_keepalive_time",
+        "tcp_keepalive_intvl", "tcp_keepalive_probes", "tcp_retries2", "tcp_orphan_retries",
+        "tcp_tw_reuse", "tcp_abort_on_overflow"]
+for d in ("etc/sysctl.d", "usr/lib/sysctl.d"):
+    os.makedirs(os.path.join(root, d), exist_ok=True)
+width = len(str(n - 1))
+for i in range(n):
+    d = "usr/lib/sysctl.d" if i % 2 else "etc/sysctl.d"
+    with open(os.path.join(root, d, f"{i:0{width}d}-bench.conf"), "w") as f:
+        for j, k in enumerate(keys):
+            f.write(f"net.ipv4.{k} = {(i + j) % 5 + 1}\n")
+PY
+  r=$(( files >= 10000 ? runs / 10 + 5 : files >= 1000 ? runs / 4 + 5 : runs ))
+  TCPTUNE_STAGE=$tree R=$r F=$files sandboxed '
+sd=/lib/systemd/systemd-sysctl
+'"$P"' $R "files, $F files" -- "$BIN" --loader systemd files -- $sd --cat-config --no-pager
+'"$P"' $R "why tcp_fin_timeout, $F files" -- "$BIN" --loader systemd why tcp_fin_timeout -- $sd --cat-config --no-pager
+'"$P"' $R "diff web-server, $F files" -- "$BIN" --loader systemd diff web-server -- $sd --cat-config --no-pager
+'
 done
 
-common='
-per_run() { # command... -> microseconds per run over $N runs
-  local start end
-  start=$(date +%s%N)
-  for ((i = 0; i < N; i++)); do "$@" >/dev/null; done
-  end=$(date +%s%N)
-  echo $(( (end - start) / N / 1000 ))
-}
-compare() { # label tcptune-us other-us other-label (no awk: /etc is empty here)
-  local r=$(( $2 * 100 / $3 ))
-  printf "%-32s tcptune %6d us   %-27s %6d us   ratio %d.%02d\n" "$1" "$2" "$4" "$3" $(( r / 100 )) $(( r % 100 ))
-}
+# 3. doctor in a crowded namespace, three ways: the default ephemeral
+#    range (38,000 sockets exceed its 80%, so the connections are dumped for
+#    the per-destination check); a range so wide that they cannot fill it
+#    (no connection dump: the same information as the three tools); and a
+#    listener opened after the 10,000 connections of its process (the worst
+#    case for naming it).
+for late in "" late-listener; do
+  rm -f "$work/ready"
+  R=$(( runs / 4 + 5 )) LATE=$late sandboxed '
+python3 "$REPO/tests/doctor/scenario.py" crowd 10000 20000 $LATE > "$TCPTUNE_SCRATCH/crowd.log" 2>&1 &
+C=$!
+until [ -e "$TCPTUNE_SCRATCH/ready" ]; do kill -0 $C || { cat "$TCPTUNE_SCRATCH/crowd.log"; exit 1; }; sleep 0.2; done
+if [ -z "$LATE" ]; then
+  echo "doctor: $(ss -tan state established | tail -n +2 | wc -l) established, $(ss -tan state time-wait | tail -n +2 | wc -l) TIME_WAIT sockets"
+  '"$P"' $R "doctor --interval 0 (default range)" -- "$BIN" doctor --interval 0 -- ss -s -- ss -lnt -- nstat -asz
+  echo 1024 65535 > /proc/sys/net/ipv4/ip_local_port_range
+  '"$P"' $R "doctor --interval 0 (wide range)" -- "$BIN" doctor --interval 0 -- ss -s -- ss -lnt -- nstat -asz
+else
+  '"$P"' $R "doctor --interval 0 (late listener)" -- "$BIN" doctor --interval 0 -- ss -s -- ss -lnt -- nstat -asz
+fi
+kill $C
 '
-
-unshare -rnm bash -c "$common"'
-. "$REPO/tests/sandbox.sh"
-web_keys=$("$BIN" show web-server | sed -n "s/^  \(net\.[^:]*\):$/\1/p")
-echo "sysctls:" > "$WORK/all-tcp.yaml"
-sysctl -a --pattern "^net.ipv4.tcp_" 2>/dev/null | while IFS= read -r line; do
-  key=${line%% = *} value=${line#* = }
-  [ -n "$value" ] && printf "  %s: \"%s\"\n" "$key" "$value"
-done >> "$WORK/all-tcp.yaml"
-tcp_keys=$(sed -n "s/^  \([^:]*\):.*/\1/p" "$WORK/all-tcp.yaml")
-echo "kernel $(uname -r); $N runs each; $(echo $web_keys | wc -w) web-server keys, $(echo $tcp_keys | wc -w) net.ipv4.tcp_* keys"
-"$BIN" diff web-server >/dev/null; sysctl -e -n $web_keys >/dev/null; "$BIN" diff "$WORK/all-tcp.yaml" >/dev/null
-a=$(per_run "$BIN" diff web-server); b=$(per_run sysctl -e -n $web_keys)
-compare "diff web-server" "$a" "$b" "sysctl -e -n (same keys)"
-a=$(per_run "$BIN" diff "$WORK/all-tcp.yaml"); b=$(per_run sysctl -e -n $tcp_keys)
-compare "diff all net.ipv4.tcp_* keys" "$a" "$b" "sysctl -e -n (same keys)"
-c=$(per_run sysctl -a --pattern "^net.ipv4.tcp_")
-compare "diff all net.ipv4.tcp_* keys" "$a" "$c" "sysctl -a --pattern"
-'
-
-TCPTUNE_STAGE=$work/big N=$(( n / 6 + 1 )) unshare -rnm bash -c "$common"'
-. "$REPO/tests/sandbox.sh"
-echo "boot model: $(ls /etc/sysctl.d /usr/lib/sysctl.d | grep -c conf) files, $N runs each"
-sd=/lib/systemd/systemd-sysctl
-"$sd" --cat-config --no-pager >/dev/null
-c=$(per_run "$sd" --cat-config --no-pager)
-a=$(per_run "$BIN" --loader systemd why tcp_fin_timeout); compare "why tcp_fin_timeout (model)" "$a" "$c" "systemd-sysctl --cat-config"
-a=$(per_run "$BIN" --loader systemd files); compare "files (model + 10,000 lines)" "$a" "$c" "systemd-sysctl --cat-config"
-a=$(per_run "$BIN" --loader systemd diff web-server); compare "diff web-server (live + boot)" "$a" "$c" "systemd-sysctl --cat-config"
-'
+done

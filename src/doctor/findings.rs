@@ -451,6 +451,12 @@ fn reuse_applies(e: &Evidence, remote: &std::net::SocketAddr) -> bool {
     }
 }
 
+/// Ports held for one destination from which port-exhaustion is reported
+/// (80% of the range).
+pub fn port_threshold(usable: i64) -> i64 {
+    (usable * 80 + 99) / 100
+}
+
 fn port_exhaustion(e: &Evidence) -> Option<Finding> {
     let (lo, hi) = e.pair("net.ipv4.ip_local_port_range")?;
     let usable = (hi - lo + 1).max(1);
@@ -470,7 +476,7 @@ fn port_exhaustion(e: &Evidence) -> Option<Finding> {
                 reuse,
             )
         })
-        .filter(|(_, busy, ..)| busy * 100 >= usable * 80)
+        .filter(|(_, busy, ..)| *busy >= port_threshold(usable))
         .collect();
     if worst.is_empty() {
         return None;

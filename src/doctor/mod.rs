@@ -91,8 +91,11 @@ fn read_sysctls(cx: &Context) -> Sysctls {
         .collect()
 }
 
-/// Sockets with the namespace's ephemeral range.
-fn sockets(sysctls: &Sysctls) -> Result<Sockets, Error> {
+/// Sockets with the namespace's ephemeral range. Connections are dumped
+/// only when the namespace holds enough of them (sockets in use plus
+/// TIME_WAIT, from sockstat) to fill the share of the range at which
+/// port-exhaustion starts: no destination can hold more than all.
+fn sockets(sysctls: &Sysctls, sample: &Sample) -> Result<Sockets, Error> {
     let range = sysctls
         .get("net.ipv4.ip_local_port_range")
         .and_then(|r| {
@@ -100,7 +103,10 @@ fn sockets(sysctls: &Sysctls) -> Result<Sockets, Error> {
             Some((it.next()?, it.next()?))
         })
         .unwrap_or((32768, 60999));
-    Sockets::read(range).map_err(|source| Error::SockDiag { source })
+    let stat = |f: &str| sample.sockstat.get(f).copied().unwrap_or(i64::MAX / 4);
+    let connections = stat("inuse").saturating_add(stat("tw"));
+    let near = findings::port_threshold(i64::from(range.1) - i64::from(range.0) + 1);
+    Sockets::read(range, connections, near).map_err(|source| Error::SockDiag { source })
 }
 
 /// Keys the kernel no longer has that a boot file still sets.
@@ -129,7 +135,7 @@ pub fn examine(cx: &Context, interval_s: f64, netns: Option<String>) -> Result<R
     let (before, sockets_before) = if interval_s > 0.0 {
         let started = Instant::now();
         let sample = Sample::read(cx.root);
-        let socks = sockets(&sysctls)?;
+        let socks = sockets(&sysctls, &sample)?;
         let wait = Duration::from_secs_f64(interval_s).saturating_sub(started.elapsed());
         std::thread::sleep(wait);
         (Some(sample), Some(socks))
@@ -137,7 +143,7 @@ pub fn examine(cx: &Context, interval_s: f64, netns: Option<String>) -> Result<R
         (None, None)
     };
     let sample = Sample::read(cx.root);
-    let socks = sockets(&sysctls)?;
+    let socks = sockets(&sysctls, &sample)?;
     let counters = counters::movements(before.as_ref(), &sample, interval_s);
     let found = findings::diagnose(&Evidence {
         interval_s,

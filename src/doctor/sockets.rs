@@ -15,19 +15,20 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, Parseable,
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP},
-    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
+    constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY},
+    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
 };
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
+use rustix::fs::{Mode, OFlags};
 
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_SYN_RECV: u8 = 3;
 const TCP_TIME_WAIT: u8 = 6;
-const TCP_LISTEN: u8 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Process {
@@ -76,9 +77,10 @@ struct Entry {
     uid: u32,
 }
 
-/// Dumps LISTEN, SYN_RECV, ESTABLISHED and TIME_WAIT TCP sockets of one
-/// family, calling `each` per socket.
-fn dump(family: u8, mut each: impl FnMut(Entry)) -> io::Result<()> {
+/// Dumps the TCP sockets of one family in `states`, calling `each` per
+/// socket. Only the fixed inet_diag_msg header is parsed (the attributes
+/// that follow are skipped): tens of thousands of sockets cost one pass.
+fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&NetlinkAddr::new(0, 0))?;
@@ -95,10 +97,7 @@ fn dump(family: u8, mut each: impl FnMut(Entry)) -> io::Result<()> {
             family,
             protocol: IPPROTO_TCP,
             extensions: ExtensionFlags::empty(),
-            states: StateFlags::LISTEN
-                | StateFlags::SYN_RECV
-                | StateFlags::ESTABLISHED
-                | StateFlags::TIME_WAIT,
+            states,
             socket_id: id,
         })
         .into(),
@@ -107,17 +106,27 @@ fn dump(family: u8, mut each: impl FnMut(Entry)) -> io::Result<()> {
     let mut request = vec![0; packet.buffer_len()];
     packet.serialize(&mut request[..]);
     socket.send(&request, 0)?;
-    let mut buf = vec![0u8; 64 * 1024];
+    let bad = |e: netlink_packet_core::DecodeError| {
+        io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+    };
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         let size = socket.recv(&mut &mut buf[..], 0)?;
         let mut offset = 0;
         while offset < size {
-            let message = <NetlinkMessage<SockDiagMessage>>::deserialize(&buf[offset..size])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let h = r.header;
+            let message = NetlinkBuffer::new_checked(&buf[offset..size]).map_err(bad)?;
+            let length = message.length() as usize;
+            match message.message_type() {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let payload = message.payload();
+                    let code = payload
+                        .get(..4)
+                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    return Err(io::Error::from_raw_os_error(code.saturating_neg()));
+                }
+                SOCK_DIAG_BY_FAMILY => {
+                    let h = InetResponseHeader::parse(message.payload()).map_err(bad)?;
                     each(Entry {
                         state: h.state,
                         id: h.socket_id,
@@ -127,67 +136,75 @@ fn dump(family: u8, mut each: impl FnMut(Entry)) -> io::Result<()> {
                         uid: h.uid,
                     });
                 }
-                NetlinkPayload::Done(_) => return Ok(()),
-                NetlinkPayload::Error(e) => {
-                    return Err(e.to_io());
-                }
                 _ => {}
             }
             if length == 0 {
                 break;
             }
-            offset += length;
+            // Messages are aligned to 4 bytes.
+            offset += (length + 3) & !3;
         }
     }
+}
+
+/// Runs `dump` for IPv4 and IPv6; a kernel without IPv6 refuses the second.
+fn dump_both(states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
+    dump(AF_INET, states.clone(), &mut each)?;
+    let _ = dump(AF_INET6, states, &mut each);
+    Ok(())
 }
 
 impl Sockets {
     /// Reads the namespace's sockets. `ephemeral` is ip_local_port_range:
     /// connections whose local port falls in it count as outgoing.
-    pub fn read(ephemeral: (u16, u16)) -> io::Result<Sockets> {
+    /// `connections` is how many TCP sockets and TIME_WAIT entries the
+    /// namespace holds (sockstat): no destination can hold more, so when
+    /// that is below `near` ports the connections are not dumped at all.
+    pub fn read(ephemeral: (u16, u16), connections: i64, near: i64) -> io::Result<Sockets> {
         let mut s = Sockets::default();
         let mut requests: HashMap<(IpAddr, u16), u32> = HashMap::new();
-        for family in [AF_INET, AF_INET6] {
-            let result = dump(family, |e| match e.state {
-                TCP_LISTEN => s.listeners.push(Listener {
-                    local: SocketAddr::new(e.id.source_address, e.id.source_port),
-                    accept_queue: e.recv_queue,
-                    accept_queue_max: e.send_queue,
-                    syn_recv: 0,
-                    inode: e.inode,
-                    uid: e.uid,
-                    process: None,
-                }),
-                TCP_SYN_RECV => {
-                    *requests
-                        .entry((e.id.source_address, e.id.source_port))
-                        .or_insert(0) += 1;
-                }
-                TCP_ESTABLISHED | TCP_TIME_WAIT
-                    if (ephemeral.0..=ephemeral.1).contains(&e.id.source_port) =>
-                {
-                    let remote = s
-                        .remotes
-                        .entry(SocketAddr::new(
-                            e.id.destination_address,
-                            e.id.destination_port,
-                        ))
-                        .or_default();
-                    if e.state == TCP_TIME_WAIT {
-                        remote.time_wait += 1;
-                    } else {
-                        remote.established += 1;
-                    }
-                }
-                _ => {}
-            });
-            // A kernel built without IPv6 refuses the AF_INET6 dump.
-            if let Err(err) = result
-                && family == AF_INET
-            {
-                return Err(err);
+        // Listeners come from the listening hash alone (cheap); requests and
+        // connections from one walk of the established hash per family.
+        dump_both(StateFlags::LISTEN, |e| {
+            s.listeners.push(Listener {
+                local: SocketAddr::new(e.id.source_address, e.id.source_port),
+                accept_queue: e.recv_queue,
+                accept_queue_max: e.send_queue,
+                syn_recv: 0,
+                inode: e.inode,
+                uid: e.uid,
+                process: None,
+            })
+        })?;
+        let with_connections = connections >= near;
+        let states = if with_connections {
+            StateFlags::SYN_RECV | StateFlags::ESTABLISHED | StateFlags::TIME_WAIT
+        } else {
+            StateFlags::SYN_RECV
+        };
+        let outgoing = ephemeral.0..=ephemeral.1;
+        dump_both(states, |e| match e.state {
+            TCP_SYN_RECV => {
+                *requests
+                    .entry((e.id.source_address, e.id.source_port))
+                    .or_insert(0) += 1;
             }
-        }
+            TCP_ESTABLISHED | TCP_TIME_WAIT if outgoing.contains(&e.id.source_port) => {
+                let remote = s
+                    .remotes
+                    .entry(SocketAddr::new(
+                        e.id.destination_address,
+                        e.id.destination_port,
+                    ))
+                    .or_default();
+                if e.state == TCP_TIME_WAIT {
+                    remote.time_wait += 1;
+                } else {
+                    remote.established += 1;
+                }
+            }
+            _ => {}
+        })?;
         for ((addr, port), n) in requests {
             // A request belongs to the listener on its port and address, or
             // to the wildcard listener on its port.
@@ -209,7 +226,8 @@ impl Sockets {
         Ok(s)
     }
 
-    /// Finds each listener's process through /proc/PID/fd.
+    /// Finds each listener's process through /proc/PID/fd: one readlinkat
+    /// per descriptor, no allocation, stopping once every listener is named.
     fn name_listeners(&mut self) {
         let mut wanted: HashMap<u32, usize> = self
             .listeners
@@ -218,38 +236,57 @@ impl Sockets {
             .map(|(i, l)| (l.inode, i))
             .collect();
         wanted.remove(&0);
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for entry in dir.flatten() {
+        let mut link = Vec::with_capacity(64);
+        if let Ok(proc_dir) = rustix::fs::open(
+            "/proc",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) && let Ok(mut pids) = rustix::fs::Dir::read_from(&proc_dir)
+        {
+            while let Some(Ok(entry)) = pids.next() {
                 if wanted.is_empty() {
                     break;
                 }
-                let Some(pid) = entry
-                    .file_name()
-                    .to_str()
+                let Some(pid) = std::str::from_utf8(entry.file_name().to_bytes())
+                    .ok()
                     .and_then(|p| p.parse::<u32>().ok())
                 else {
                     continue;
                 };
-                let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+                let Ok(fd_dir) = rustix::fs::openat(
+                    &proc_dir,
+                    format!("{pid}/fd"),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) else {
                     continue;
                 };
-                for fd in fds.flatten() {
+                let Ok(mut fds) = rustix::fs::Dir::read_from(&fd_dir) else {
+                    continue;
+                };
+                while let Some(Ok(fd)) = fds.next() {
                     if wanted.is_empty() {
                         break;
                     }
-                    let Ok(target) = std::fs::read_link(fd.path()) else {
+                    let name = fd.file_name();
+                    if name.to_bytes().first() == Some(&b'.') {
                         continue;
-                    };
-                    let Some(inode) = target
-                        .to_str()
-                        .and_then(|t| t.strip_prefix("socket:["))
-                        .and_then(|t| t.strip_suffix(']'))
-                        .and_then(|t| t.parse::<u32>().ok())
+                    }
+                    link.clear();
+                    let Ok(target) =
+                        rustix::fs::readlinkat(&fd_dir, name, std::mem::take(&mut link))
                     else {
                         continue;
                     };
-                    if let Some(i) = wanted.remove(&inode) {
-                        let name = std::fs::read_to_string(entry.path().join("comm"))
+                    let inode = target
+                        .to_bytes()
+                        .strip_prefix(b"socket:[")
+                        .and_then(|t| t.strip_suffix(b"]"))
+                        .and_then(|t| std::str::from_utf8(t).ok())
+                        .and_then(|t| t.parse::<u32>().ok());
+                    link = target.into_bytes();
+                    if let Some(i) = inode.and_then(|n| wanted.remove(&n)) {
+                        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                             .map(|c| c.trim_end().to_string())
                             .unwrap_or_default();
                         self.listeners[i].process = Some(Process { pid, name });

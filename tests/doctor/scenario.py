@@ -123,11 +123,11 @@ def syn_burst(cookies):
     forever(lambda: nonblocking_connect((SERVER, 9003), keep), 0.02)
 
 
-def serve_and_close(port, started):
+def serve_and_close(port, started, address="127.0.0.1"):
     """A server that closes each connection after the client did."""
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
+    ls.bind((address, port))
     ls.listen(1024)
     started.set()
     while True:
@@ -195,7 +195,53 @@ def inert():
     time.sleep(3600)
 
 
+def crowd(established, time_wait, late_listener=False):
+    """A busy namespace for the benchmark: `established` connections held
+    open (a forked server holds the accepted ends) and `time_wait` sockets
+    in TIME_WAIT, spread over destinations 127.0.0.1-127.0.0.4 so that the
+    default ephemeral range suffices. Listeners are opened first, as
+    servers do; with `late_listener` one is opened after all the
+    connections (the worst case for naming it: doctor reads every
+    descriptor before it)."""
+    import resource
+    lo_up()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", 9010))
+    ls.listen(4096)
+    if os.fork() == 0:
+        # Die with the scenario (PR_SET_PDEATHSIG, SIGKILL).
+        ctypes.CDLL(None).prctl(1, 9)
+        held = []
+        while True:
+            conn, _ = ls.accept()
+            held.append(conn)
+    started = threading.Event()
+    port = 9011
+    if not late_listener:
+        threading.Thread(target=serve_and_close, args=(port, started, "0.0.0.0"), daemon=True).start()
+        started.wait()
+    dests = [f"127.0.0.{i}" for i in range(1, 5)]
+    clients = [socket.create_connection((dests[i % 4], 9010)) for i in range(established)]
+    if late_listener:
+        threading.Thread(target=serve_and_close, args=(port, started, "0.0.0.0"), daemon=True).start()
+        started.wait()
+    for i in range(time_wait):
+        c = socket.socket()
+        try:
+            c.connect((dests[i % 4], port))
+        finally:
+            c.close()
+    time.sleep(0.5)
+    ready()
+    time.sleep(3600)
+    del clients
+
+
 SCENARIOS = {
+    "crowd": lambda: crowd(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] == ["late-listener"]),
     "accept-backlog": lambda: accept_overflow(4),
     "accept-somaxconn": lambda: accept_overflow(4096, somaxconn=16),
     "syn-flood": lambda: syn_burst(1),
