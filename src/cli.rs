@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+use crate::complete;
 
 const ABOUT: &str = "Tune the kernel's TCP connection handling from declarative profiles";
 
@@ -62,7 +65,7 @@ pub struct Cli {
 
     /// Work inside another network namespace: a name under /run/netns, or a
     /// path such as /proc/PID/ns/net (a container's TCP settings, from the host)
-    #[arg(long, global = true, value_name = "NAME|PATH")]
+    #[arg(long, global = true, value_name = "NAME|PATH", add = ArgValueCompleter::new(complete::netns))]
     pub netns: Option<String>,
 
     #[command(subcommand)]
@@ -106,6 +109,7 @@ its target, the author's reason and the profile it comes from. Output is YAML (o
     )]
     Show {
         /// Profile name, or a path to a profile file (anything containing '/')
+        #[arg(add = ArgValueCompleter::new(complete::profiles))]
         profile: String,
     },
 
@@ -118,6 +122,7 @@ change carries a one-line reason."
     )]
     Diff {
         /// Profile name, or a path to a profile file (anything containing '/')
+        #[arg(add = ArgValueCompleter::new(complete::profiles))]
         profile: String,
         /// Also explain each change: what the parameter does, and the consequence in numbers
         #[arg(long)]
@@ -135,6 +140,7 @@ this machine. Given a profile instead, explain every change the profile would ma
     )]
     Explain {
         /// A parameter (net.ipv4.tcp_synack_retries or tcp_synack_retries) or a profile
+        #[arg(add = ArgValueCompleter::new(complete::topics))]
         topic: String,
     },
 
@@ -146,6 +152,7 @@ Exit status: 0 in sync, 1 drift, 2 error."
     )]
     Check {
         /// Profile name, or a path to a profile file (anything containing '/')
+        #[arg(add = ArgValueCompleter::new(complete::profiles))]
         profile: String,
         /// Only live values count as drift
         #[arg(long, conflicts_with = "boot_only")]
@@ -168,6 +175,7 @@ override it at boot. Running it again when everything is in place changes nothin
     )]
     Apply {
         /// Profile name, or a path to a profile file (anything containing '/')
+        #[arg(add = ArgValueCompleter::new(complete::profiles))]
         profile: String,
         /// Do not ask (without a terminal tcptune never asks)
         #[arg(long, short = 'y')]
@@ -224,7 +232,7 @@ under systemd-sysctl and under procps `sysctl --system` (which also reads /etc/s
     )]
     Why {
         /// Keys (full or catalog alias), e.g. net.ipv4.tcp_fin_timeout
-        #[arg(required = true, value_name = "KEY")]
+        #[arg(required = true, value_name = "KEY", add = ArgValueCompleter::new(complete::keys))]
         keys: Vec<String>,
     },
 
@@ -254,7 +262,7 @@ name other users' listening processes. Exit status: 0 no finding at warning or a
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = interval)]
         interval: f64,
         /// The profile --write-profile extends [default: kernel-defaults]
-        #[arg(long, value_name = "PROFILE")]
+        #[arg(long, value_name = "PROFILE", add = ArgValueCompleter::new(complete::profiles))]
         profile: Option<String>,
         /// Write the changes the evidence supports as a new profile file (never overwrites)
         #[arg(long, value_name = "FILE")]

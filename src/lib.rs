@@ -14,6 +14,7 @@ pub mod boot;
 pub mod catalog;
 pub mod change;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod devconf;
 pub mod doctor;

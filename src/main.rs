@@ -8,6 +8,11 @@ use tcptune::exit_code::ExitCode;
 use tcptune::render::Renderer;
 
 fn main() -> std::process::ExitCode {
+    // The shell asking for completions (COMPLETE=bash tcptune -- ...):
+    // answer and exit before anything else.
+    clap_complete::CompleteEnv::with_factory(tcptune::cli::command)
+        .completer("tcptune")
+        .complete();
     let cli = Cli::parse();
     let color = Config::from_cli(&cli).color;
     let json = cli.format == tcptune::cli::Format::Json;

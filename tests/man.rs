@@ -17,6 +17,28 @@ fn committed_man_page_is_current() {
     );
 }
 
+/// The completion files the package installs are what `tcptune
+/// completions SHELL` prints today (same blessing).
+#[test]
+fn committed_completion_scripts_are_current() {
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "tcptune.bash"),
+        (clap_complete::Shell::Zsh, "_tcptune"),
+        (clap_complete::Shell::Fish, "tcptune.fish"),
+    ] {
+        let path = common::repo().join("contrib/completions").join(file);
+        let fresh = tcptune::complete::registration(shell).unwrap();
+        if std::env::var_os("TCPTUNE_BLESS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        assert!(
+            std::fs::read(&path).unwrap_or_default() == fresh,
+            "{} is stale: run `TCPTUNE_BLESS=1 cargo test --test man` and commit it",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn man_page_documents_every_command_and_exit_status() {
     let page = String::from_utf8(tcptune::man::render()).unwrap();

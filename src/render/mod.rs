@@ -252,11 +252,11 @@ impl Renderer {
         self.emit(&t)
     }
 
+    /// The script registering tcptune's completion with `shell`: shell
+    /// code, written as is.
     pub fn completions(&self, shell: clap_complete::Shell) -> Result<(), Error> {
-        // Render into memory first: clap_complete panics on a write error.
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut crate::cli::command(), "tcptune", &mut buf);
-        self.emit(&String::from_utf8_lossy(&buf))
+        let script = crate::complete::registration(shell).map_err(Error::Output)?;
+        self.write_out(&String::from_utf8_lossy(&script))
     }
 
     /// Asks on a terminal: `Some(yes)`; `None` without one (then nothing
