@@ -137,6 +137,17 @@ fn interrupted_note(journal: &Journal) -> String {
     )
 }
 
+/// A profile spec that still finds the same profile from another working
+/// directory (the verify service's): a path made absolute.
+fn lasting_spec(spec: &str) -> String {
+    if !crate::library::Library::is_path(spec) {
+        return spec.to_string();
+    }
+    std::path::absolute(spec)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| spec.to_string())
+}
+
 pub fn apply(cx: &Context, spec: &str, o: ApplyOptions) -> Result<ExitCode, Error> {
     let file = o
         .file
@@ -228,7 +239,16 @@ pub fn apply(cx: &Context, spec: &str, o: ApplyOptions) -> Result<ExitCode, Erro
     }
     let before = earlier.unwrap_or_else(|| State::new(cx.netns));
     let mut state = before.clone();
-    let record = change.record(state.next_seq(), &plan.profile);
+    let mut record = change.record(state.next_seq(), &plan.profile);
+    record.spec = Some(lasting_spec(spec));
+    record.scope = Some(
+        match (live, persist) {
+            (true, true) => "both",
+            (true, false) => "live",
+            _ => "boot",
+        }
+        .to_string(),
+    );
     state.begin(&record, "apply");
     state.save(cx.root, &place)?;
     let deferral = signals::Deferral::start();
@@ -240,6 +260,7 @@ pub fn apply(cx: &Context, spec: &str, o: ApplyOptions) -> Result<ExitCode, Erro
     drop(deferral);
     state.finish(record);
     state.save(cx.root, &place)?;
+    log_change(cx, "apply", Some(&plan.profile), &change);
     cx.out.outcome(
         "apply",
         Some(&plan),
@@ -345,6 +366,12 @@ pub fn revert(cx: &Context, o: RevertOptions) -> Result<ExitCode, Error> {
     } else {
         state.save(cx.root, &place)?;
     }
+    log_change(
+        cx,
+        if o.last { "revert --last" } else { "revert" },
+        None,
+        &change,
+    );
     let what = if o.last {
         "the last apply"
     } else {
@@ -358,6 +385,26 @@ pub fn revert(cx: &Context, o: RevertOptions) -> Result<ExitCode, Error> {
     cx.out
         .outcome("revert", None, &change, &notes, "reverted", &text)?;
     Ok(ExitCode::Success)
+}
+
+/// The audit trail: records to the system log when something changed; a
+/// failure to log is a warning, never a failed change.
+fn log_change(cx: &Context, command: &str, profile: Option<&str>, change: &Change) {
+    if change.live.is_empty() && !change.files.iter().any(|f| f.changes()) {
+        return;
+    }
+    let actor = crate::audit::Actor::current(cx.other_netns.then_some(cx.netns));
+    let records = crate::audit::records(command, profile, change, &actor);
+    if let Err(e) = crate::audit::send(&records) {
+        crate::render::Renderer::warning(
+            cx.config.color,
+            &format!(
+                "the change is done, but it could not be logged to {}: {}",
+                crate::audit::SOCKET,
+                crate::error::io_meaning(&e)
+            ),
+        );
+    }
 }
 
 /// "4 live values written and read back; wrote /etc/sysctl.d/x.conf."

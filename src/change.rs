@@ -233,6 +233,8 @@ impl Change {
         Record {
             seq,
             profile: profile.to_string(),
+            spec: None,
+            scope: None,
             at: state::now(),
             live: self
                 .live

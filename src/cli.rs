@@ -42,8 +42,17 @@ Examples:
 Exit status: 0 in sync or done; 1 drift found or changes pending (check, diff --exit-code); 2 error.
 See tcptune-profile(5) for the profile format.";
 
+/// `tcptune --version`: the release, the commit, and the kernel the
+/// catalog's numbers were measured on.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TCPTUNE_COMMIT"),
+    "; catalog measured on Linux 6.18)"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "tcptune", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "tcptune", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Read every path (/proc/sys, /etc/tcptune, ...) below DIR: for tests and
     /// for inspecting a mounted image
@@ -152,8 +161,12 @@ Exit status: 0 in sync, 1 drift, 2 error."
     )]
     Check {
         /// Profile name, or a path to a profile file (anything containing '/')
-        #[arg(add = ArgValueCompleter::new(complete::profiles))]
-        profile: String,
+        #[arg(add = ArgValueCompleter::new(complete::profiles), required_unless_present = "applied")]
+        profile: Option<String>,
+        /// Check the profile of the last apply here, over what it set (live,
+        /// boot or both); exit 0 when tcptune applied nothing
+        #[arg(long, conflicts_with = "profile")]
+        applied: bool,
         /// Only live values count as drift
         #[arg(long, conflicts_with = "boot_only")]
         live_only: bool,

@@ -10,6 +10,7 @@
 //! path gate.
 
 pub mod apply;
+pub mod audit;
 pub mod boot;
 pub mod catalog;
 pub mod change;
@@ -184,10 +185,17 @@ fn run_here(cli: Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Check {
-            profile,
+            profile: Some(profile),
             live_only,
             boot_only,
+            ..
         } => check(&cx, &profile, live_only, boot_only),
+        Command::Check {
+            profile: None,
+            live_only,
+            boot_only,
+            ..
+        } => check_applied(&cx, live_only, boot_only),
         Command::Why { keys } => why(&cx, &keys),
         Command::Apply {
             profile,
@@ -277,6 +285,30 @@ fn check(cx: &Context, profile: &str, live_only: bool, boot_only: bool) -> Resul
     } else {
         ExitCode::Success
     })
+}
+
+/// `check --applied`: the profile and scope of the last apply recorded
+/// here; 0 when tcptune applied nothing.
+fn check_applied(cx: &Context, live_only: bool, boot_only: bool) -> Result<ExitCode, Error> {
+    let state = state::State::load(cx.root, &cx.place(), cx.netns)?;
+    let Some(last) = state.as_ref().and_then(|s| s.applies.last()) else {
+        if cx.config.format == cli::Format::Json {
+            cx.out.nothing_applied()?;
+        } else {
+            Renderer::note(
+                cx.config.color,
+                "tcptune has applied nothing here: nothing to check",
+            );
+        }
+        return Ok(ExitCode::Success);
+    };
+    let spec = last.spec.clone().unwrap_or_else(|| last.profile.clone());
+    let (live_only, boot_only) = match last.scope.as_deref() {
+        Some("live") => (true, false),
+        Some("boot") => (false, true),
+        _ => (live_only, boot_only),
+    };
+    check(cx, &spec, live_only, boot_only)
 }
 
 /// One `Explanation` per plan row (empty for rows that do not change).

@@ -93,6 +93,13 @@ pub struct FileChange {
 pub struct Record {
     pub seq: u64,
     pub profile: String,
+    /// How to find the profile again (`check --applied`): its name, or
+    /// the absolute path of its file. Absent in states of older tcptunes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    /// What the apply made true: "both", "live" or "boot".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Seconds since the epoch.
     pub at: u64,
     pub live: Vec<LiveChange>,
@@ -358,6 +365,8 @@ mod tests {
         Record {
             seq,
             profile: "p".into(),
+            spec: None,
+            scope: None,
             at: 0,
             live: vec![LiveChange {
                 key: key.into(),

@@ -10,10 +10,14 @@
 #   tcptune and the real loaders see only the files a test stages: the
 #   directory $TCPTUNE_STAGE (if set) is copied into those mounts
 #   (etc/sysctl.d/..., usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
-# - With TCPTUNE_STRICT set (the security tests, which try to escape): a
-#   private /dev (tmpfs holding bind mounts of null, zero, urandom, full,
-#   so no test can replace a host device node) and / remounted read-only,
-#   leaving writable only the tmpfs mounts above and $TCPTUNE_SCRATCH.
+# - A private /dev: a tmpfs holding bind mounts of null, zero, random,
+#   urandom, full, tty, ptmx and pts, so no test can replace a host device
+#   node or write to the host's system log. /dev/log is the socket at
+#   $TCPTUNE_LOG_SOCKET when set (the test harness binds it and reads the
+#   audit records apply and revert send), else absent.
+# - With TCPTUNE_STRICT set (the security tests, which try to escape): /
+#   remounted read-only, leaving writable only the tmpfs mounts above and
+#   $TCPTUNE_SCRATCH.
 set -e
 [ "$(readlink /proc/self/ns/net)" != "$TCPTUNE_HOST_NETNS" ] || { echo "sandbox: still in the host's network namespace" >&2; exit 97; }
 # Mount points go in the caller's scratch directory, never the host's /tmp.
@@ -37,11 +41,16 @@ if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
     if [ -d "$TCPTUNE_STAGE/$d" ]; then cp -a "$TCPTUNE_STAGE/$d/." "/$d/"; fi
   done
 fi
+mkdir "$sb/dev"
+devs="null zero random urandom full tty ptmx"
+for d in $devs; do [ -e "/dev/$d" ] && touch "$sb/dev/$d" && mount --bind "/dev/$d" "$sb/dev/$d"; done
+mkdir "$sb/dev/pts" && mount --rbind /dev/pts "$sb/dev/pts"
+mount -t tmpfs -o mode=755 tmpfs /dev
+for d in $devs; do [ -e "$sb/dev/$d" ] && touch "/dev/$d" && mount --bind "$sb/dev/$d" "/dev/$d"; done
+mkdir /dev/pts && mount --rbind "$sb/dev/pts" /dev/pts
+ln -s /proc/self/fd /dev/fd
+if [ -n "${TCPTUNE_LOG_SOCKET:-}" ]; then touch /dev/log && mount --bind "$TCPTUNE_LOG_SOCKET" /dev/log; fi
 if [ -n "${TCPTUNE_STRICT:-}" ]; then
-  mkdir "$sb/dev"
-  for d in null zero urandom full; do touch "$sb/dev/$d" && mount --bind "/dev/$d" "$sb/dev/$d"; done
-  mount -t tmpfs tmpfs /dev
-  for d in null zero urandom full; do touch "/dev/$d" && mount --bind "$sb/dev/$d" "/dev/$d"; done
   mount --bind "$TCPTUNE_SCRATCH" "$TCPTUNE_SCRATCH"
   mount -o remount,bind,ro /
 fi

@@ -159,6 +159,13 @@ impl Renderer {
     }
 
     /// `check`: silent when in sync, one line per drifted key otherwise.
+    /// `check --applied --format json` when tcptune applied nothing here.
+    pub fn nothing_applied(&self) -> Result<(), Error> {
+        self.emit_json(
+            &serde_json::json!({ "schema": SCHEMA, "command": "check", "nothing_applied": true }),
+        )
+    }
+
     pub fn check(&self, plan: &Plan, scope: DriftScope) -> Result<(), Error> {
         if self.format == Format::Json {
             return self.emit_json(&PlanJson::new("check", plan, None, scope));

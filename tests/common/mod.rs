@@ -158,6 +158,7 @@ impl Tcptune {
             self.netns || !self.args.iter().any(|a| a == "apply" || a == "revert"),
             "refusing to run apply or revert outside the sandbox"
         );
+        let mut log = None;
         let mut cmd = if self.netns {
             let mut script = format!(". '{}'\n", repo().join("tests/sandbox.sh").display());
             for (i, _) in self.presets.iter().enumerate() {
@@ -187,6 +188,13 @@ impl Tcptune {
             // place the strict sandbox leaves writable.
             let scratch = self.dir.path().join("scratch");
             std::fs::create_dir_all(&scratch).unwrap();
+            // The sandbox's /dev/log: audit records land here, not in the
+            // host's log.
+            let log_path = scratch.join("log.sock");
+            let socket = std::os::unix::net::UnixDatagram::bind(&log_path).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            log = Some(socket);
+            c.env("TCPTUNE_LOG_SOCKET", &log_path);
             c.env("TCPTUNE_AFTER", scratch.join("after.out"));
             c.env("TCPTUNE_SCRATCH", scratch);
             if self.staged {
@@ -235,8 +243,16 @@ impl Tcptune {
             "presetting a sysctl in the namespace failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut syslog = Vec::new();
+        if let Some(socket) = log {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = socket.recv(&mut buf) {
+                syslog.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
         Outcome {
             status,
+            syslog,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             after: std::fs::read_to_string(self.dir.path().join("scratch/after.out"))
@@ -270,6 +286,8 @@ pub struct Outcome {
     pub stderr: String,
     /// What the `after` script printed.
     pub after: String,
+    /// Records sent to the sandbox's /dev/log, in order.
+    pub syslog: Vec<String>,
     pub dir: tempfile::TempDir,
 }
 
