@@ -266,13 +266,13 @@ pub enum Error {
         suggestion: Option<&'static str>,
     },
 
-    #[error("cannot read {}: {}", .path.display(), io_meaning(.source))]
+    #[error("cannot read {}: {}", .path.display(), io_meaning_at(.source, Some(.path)))]
     Io { path: PathBuf, source: io::Error },
 
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),
 
-    #[error("cannot write {value} to {key}: {}{}", io_meaning(.source), write_hint(.source))]
+    #[error("cannot write {value} to {key}: {}{}", write_meaning(.key, .source), write_hint(.source))]
     Write {
         key: String,
         value: String,
@@ -288,7 +288,7 @@ pub enum Error {
         got: String,
     },
 
-    #[error("cannot write {}: {}", .path.display(), io_meaning(.source))]
+    #[error("cannot write {}: {}", .path.display(), io_meaning_at(.source, Some(.path)))]
     Persist { path: PathBuf, source: io::Error },
 
     #[error("another tcptune apply or revert is running (it holds {}{}); try again when it ends, or pass --wait", .path.display(), .holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
@@ -315,7 +315,7 @@ pub enum Error {
         why: String,
     },
 
-    #[error("{what}: cannot write {}: {}; nothing was changed", .path.display(), io_meaning(.source))]
+    #[error("{what}: cannot write {}: {}; nothing was changed", .path.display(), io_meaning_at(.source, Some(.path)))]
     NotPermitted {
         what: &'static str,
         path: PathBuf,
@@ -373,7 +373,7 @@ pub enum Error {
         not_restored: Vec<String>,
     },
 
-    #[error("--netns {name}: {}", io_meaning(.source))]
+    #[error("--netns {name}: {}", netns_meaning(.name, .source))]
     Netns { name: String, source: io::Error },
 
     #[error("--format {format} is only for {only}, not {command}")]
@@ -414,11 +414,21 @@ fn unknown_text(files: &[(PathBuf, String)]) -> String {
 fn write_hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
         Some(30) => "; nothing was changed that could not be undone",
-        Some(13) | Some(1) => {
-            "; writing sysctls needs root (CAP_NET_ADMIN for this network namespace, CAP_SYS_ADMIN for global keys)"
-        }
         _ => "",
     }
+}
+
+/// A failed sysctl write: its errno once, with the hint for /proc/sys.
+fn write_meaning(key: &str, e: &io::Error) -> String {
+    if matches!(e.raw_os_error(), Some(13) | Some(1)) && !rustix::process::geteuid().is_root() {
+        let base = io_meaning_at(e, None);
+        let base = base.split(" (").next().unwrap_or(&base).to_string();
+        return format!(
+            "{base} (writing sysctls needs root: CAP_NET_ADMIN for this network namespace, CAP_SYS_ADMIN for global keys)"
+        );
+    }
+    let path = std::path::Path::new("/proc/sys").join(crate::key::to_path(key));
+    io_meaning_at(e, Some(&path))
 }
 
 fn overridden_text(file: &std::path::Path, by: &[(String, String)]) -> String {
@@ -466,13 +476,29 @@ fn suggestion_text(s: &Option<&'static str>) -> String {
         .unwrap_or_default()
 }
 
-/// An errno in words a sysadmin can act on.
+/// An errno in words a sysadmin can act on, said once.
 pub fn io_meaning(e: &io::Error) -> String {
+    io_meaning_at(e, None)
+}
+
+/// `io_meaning` for an error on `path`: the hint fits the file (a
+/// read-only /proc/sys is a container's; a read-only /etc is not) and the
+/// user (permission denied to root is not "run as root").
+pub fn io_meaning_at(e: &io::Error, path: Option<&std::path::Path>) -> String {
+    let in_proc_sys = path.is_some_and(|p| p.starts_with("/proc/sys"));
+    let root = rustix::process::geteuid().is_root();
     let hint = match e.raw_os_error() {
+        Some(13) | Some(1) if root && in_proc_sys => {
+            " (even as root: this key belongs to another namespace, or the container lacks CAP_NET_ADMIN or CAP_SYS_ADMIN)"
+        }
+        Some(13) | Some(1) if root => {
+            " (even as root: a read-only bind mount, an immutable file, or a security module denies it)"
+        }
         Some(13) | Some(1) => " (run as root, or check the file's permissions)",
-        Some(30) => {
+        Some(30) if in_proc_sys || path.is_none() => {
             " (the file system is read-only; inside a container /proc/sys is often mounted read-only)"
         }
+        Some(30) => " (the file system is read-only)",
         Some(22) => " (the kernel rejected the value)",
         Some(2) => " (it does not exist on this system)",
         Some(28) => " (the file system is full)",
@@ -481,6 +507,16 @@ pub fn io_meaning(e: &io::Error) -> String {
     let base = e.to_string();
     let base = base.split(" (os error").next().unwrap_or(&base).to_string();
     format!("{base}{hint}")
+}
+
+fn netns_meaning(name: &str, e: &io::Error) -> String {
+    if e.raw_os_error() == Some(2) && !name.contains('/') {
+        format!(
+            "no network namespace named {name} under /run/netns (`ip netns list` shows them; a container's is /proc/PID/ns/net)"
+        )
+    } else {
+        io_meaning(e)
+    }
 }
 
 impl Error {

@@ -260,7 +260,11 @@ pub fn effect(key: &str, values: &Snapshot, facts: &Facts) -> Option<Effect> {
             )
             .with(n as f64, "connections");
             let open = facts.listeners.map_or_else(String::new, |l| {
-                format!(" ({l} listening sockets are open in this network namespace now)")
+                if l == 1 {
+                    " (1 listening socket is open in this network namespace now)".to_string()
+                } else {
+                    format!(" ({l} listening sockets are open in this network namespace now)")
+                }
             });
             e.note(format!("read at listen() time: listeners that are already open keep their old limit until their service calls listen() again, usually on restart{open}"))
         }

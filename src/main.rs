@@ -8,6 +8,12 @@ use tcptune::exit_code::ExitCode;
 use tcptune::render::Renderer;
 
 fn main() -> std::process::ExitCode {
+    // CLICOLOR_FORCE=0 means "do not force" (bixense.com/clicolors); the
+    // colour crate forces on any non-empty value.
+    if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v == "0") {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::remove_var("CLICOLOR_FORCE") };
+    }
     // The shell asking for completions (COMPLETE=bash tcptune -- ...):
     // answer and exit before anything else.
     clap_complete::CompleteEnv::with_factory(tcptune::cli::command)

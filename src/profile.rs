@@ -381,13 +381,34 @@ fn shape_problem(e: &serde_yaml::Error) -> (Problem, Option<String>, Option<Stri
     {
         return (
             Problem::Shape(format!(
-                "a profile is a mapping with `description`, `extends` and `sysctls`; this file holds a {found}"
+                "a profile is a mapping with `description`, `extends` and `sysctls`; this file holds {}",
+                shortened(found)
             )),
             None,
             None,
         );
     }
     (Problem::Shape(msg.to_string()), None, None)
+}
+
+/// serde's `string "whole text"` cut to its start: an error quotes enough
+/// of a wrong file to recognise it (`diff /etc/passwd`), never all of it.
+fn shortened(found: &str) -> String {
+    const KEEP: usize = 40;
+    match found
+        .strip_prefix("string \"")
+        .and_then(|t| t.strip_suffix('"'))
+    {
+        Some(text) if text.chars().count() > KEEP => {
+            let head: String = text.chars().take(KEEP).collect();
+            format!(
+                "text of {} characters (\"{head}...\")",
+                text.chars().count()
+            )
+        }
+        Some(text) => format!("the text \"{text}\""),
+        None => format!("a {found}"),
+    }
 }
 
 type Checked = (String, Option<&'static Param>, Target, Option<String>, bool);

@@ -525,3 +525,58 @@ fn a_closed_pipe_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn errors_quote_little_and_hint_what_fits() {
+    // A file that is not a profile is quoted by its start, not in full.
+    let long = "root:x:0:0:root:/root:/bin/bash\n".repeat(40);
+    let out = tcptune(&["diff", "./passwd"]).file("passwd", &long).run();
+    out.status(2).stderr_has(
+        "this file holds text of 1279 characters (\"root:x:0:0:root:/root:/bin/bash root:x:0...\")",
+    );
+    assert!(out.stderr.len() < 400, "{}", out.stderr);
+    // A namespace that does not exist is named as such.
+    tcptune(&["--netns", "nosuch", "diff", "web-server"])
+        .run()
+        .status(2)
+        .stderr_has("no network namespace named nosuch under /run/netns");
+}
+
+#[test]
+fn colour_and_width_follow_the_environment() {
+    // CLICOLOR_FORCE=0 does not force colour on a pipe; 1 does.
+    let plain = tcptune(&["list"]).env("CLICOLOR_FORCE", "0").run();
+    assert!(!plain.stdout.contains('\x1b'), "{}", plain.stdout);
+    let forced = tcptune(&["list"]).env("CLICOLOR_FORCE", "1").run();
+    assert!(forced.stdout.contains("\x1b[1m"), "{}", forced.stdout);
+    // COLUMNS widens the wrapping.
+    let wide = tcptune(&["explain", "tcp_synack_retries"])
+        .env("COLUMNS", "140")
+        .run();
+    assert!(
+        wide.stdout.lines().any(|l| l.len() > 100),
+        "{}",
+        wide.stdout
+    );
+    let narrow = tcptune(&["explain", "tcp_synack_retries"]).run();
+    assert!(
+        narrow.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        narrow.stdout
+    );
+    // Long profile sources: descriptions on lines of their own.
+    let name = "a-rather-long-profile-name-for-the-front-caches";
+    let out = tcptune(&["--root", ".", "list"])
+        .file(
+            &format!("etc/tcptune/profiles/{name}.yaml"),
+            "description: Front caches that answer from memory and must never queue a handshake for long.\nsysctls:\n  net.ipv4.tcp_fin_timeout: 30\n",
+        )
+        .run();
+    out.status(0);
+    assert!(
+        out.stdout
+            .contains("\n    Front caches that answer from memory and must never queue a handshake for\n    long.\n"),
+        "{}",
+        out.stdout
+    );
+}

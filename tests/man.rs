@@ -83,3 +83,32 @@ fn profile_format_page_covers_every_field() {
         );
     }
 }
+
+/// The profiles in tcptune-profile(5)'s EXAMPLES are valid.
+#[test]
+fn profile_page_examples_pass_lint() {
+    let page = std::fs::read_to_string(common::repo().join("man/tcptune-profile.5")).unwrap();
+    let examples = page
+        .split(".SH EXAMPLES")
+        .nth(1)
+        .expect("an EXAMPLES section");
+    let mut files = Vec::new();
+    for block in examples.split(".nf\n").skip(1) {
+        let body = block.split(".fi").next().unwrap();
+        let text: String = body
+            .lines()
+            .filter(|l| !l.starts_with(".RS") && !l.starts_with(".RE"))
+            .map(|l| format!("{}\n", l.replace("\\-", "-")))
+            .collect();
+        if text.starts_with("description:") {
+            files.push(text);
+        }
+    }
+    assert_eq!(files.len(), 2, "{examples}");
+    let mut t = common::tcptune(&["lint", "a.yaml", "b.yaml"]);
+    t = t.file("a.yaml", &files[0]).file("b.yaml", &files[1]);
+    t.run()
+        .status(0)
+        .stdout_has("a.yaml: ok")
+        .stdout_has("b.yaml: ok");
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::plan::PlanJson;
 use super::sanitize::clean;
 use super::text::hang;
-use super::{BAD, BOLD, DIM, OK, Renderer, SCHEMA, WIDTH};
+use super::{BAD, BOLD, DIM, OK, Renderer, SCHEMA, width};
 use crate::change::Change;
 use crate::cli::Format;
 use crate::error::Error;
@@ -142,7 +142,7 @@ impl Renderer {
                         &format!("  {}  ", clean(at)),
                         &format!("{} = {}", clean(key), clean(value)),
                         6,
-                        WIDTH
+                        width()
                     )
                 );
             }
@@ -157,7 +157,7 @@ impl Renderer {
                         &format!("  {}: ", clean(key)),
                         &format!("loads from {}", clean(winner)),
                         6,
-                        WIDTH
+                        width()
                     )
                 );
             }
@@ -166,7 +166,7 @@ impl Renderer {
             let _ = writeln!(
                 t,
                 "\n{}",
-                super::text::wrap(&format!("note: {}", clean(n)), 0, WIDTH)
+                super::text::wrap(&format!("note: {}", clean(n)), 0, width())
             );
         }
         self.emit(&t)

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::sanitize::clean;
 use super::text::{hang, wrap};
-use super::{BAD, BOLD, DIM, Renderer, SCHEMA, WIDTH};
+use super::{BAD, BOLD, DIM, Renderer, SCHEMA, width};
 use std::path::PathBuf;
 
 use crate::boot::{BootConfig, FileState, Line, Loader, Provenance};
@@ -280,7 +280,7 @@ impl Renderer {
                 let _ = writeln!(
                     t,
                     "{}",
-                    hang(&format!("  boot     {who}: "), &clean(what), 11, WIDTH)
+                    hang(&format!("  boot     {who}: "), &clean(what), 11, width())
                 );
             }
             if rows.is_empty() {
@@ -314,7 +314,7 @@ impl Renderer {
                         &format!("    {}:{}  ", clean(&path.unwrap_or_default()), l.line),
                         &clean(&format!("{assignment}{tail}")),
                         6,
-                        WIDTH
+                        width()
                     )
                 );
             }
@@ -403,7 +403,7 @@ impl Renderer {
                     cfg.loader.name()
                 ),
                 0,
-                WIDTH
+                width()
             )
         );
         if cfg.files.is_empty() {
@@ -452,7 +452,7 @@ impl Renderer {
                         &format!("{:>5}  ", l.line),
                         &format!("{}{note}", clean(&text)),
                         9,
-                        WIDTH
+                        width()
                     )
                 );
             }
@@ -467,7 +467,7 @@ impl Renderer {
                 let _ = writeln!(
                     t,
                     "{}",
-                    wrap(&clean(&format!("{at}: {}", w.message)), 2, WIDTH)
+                    wrap(&clean(&format!("{at}: {}", w.message)), 2, width())
                 );
             }
         }

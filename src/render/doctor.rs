@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::sanitize::clean;
 use super::text::{hang, wrap};
-use super::{BAD, BOLD, CHANGE, DIM, OK, Renderer, SCHEMA, WIDTH};
+use super::{BAD, BOLD, CHANGE, DIM, OK, Renderer, SCHEMA, width};
 use crate::cli::Format;
 use crate::doctor::Report;
 use crate::doctor::counters::Movement;
@@ -106,7 +106,7 @@ fn doctor_text(r: &Report) -> String {
     let _ = writeln!(
         t,
         "{}",
-        wrap(&format!("tcptune doctor: {place}, {how}"), 0, WIDTH)
+        wrap(&format!("tcptune doctor: {place}, {how}"), 0, width())
     );
     for f in &r.findings {
         let style = match f.severity {
@@ -125,17 +125,17 @@ fn doctor_text(r: &Report) -> String {
                 ),
                 &clean(&f.summary),
                 2,
-                WIDTH
+                width()
             )
         );
         for e in &f.evidence {
-            let _ = writeln!(t, "{}", hang("  - ", &clean(e), 4, WIDTH));
+            let _ = writeln!(t, "{}", hang("  - ", &clean(e), 4, width()));
         }
         for a in &f.advice {
-            let _ = writeln!(t, "{}", hang("  do: ", &clean(a), 6, WIDTH));
+            let _ = writeln!(t, "{}", hang("  do: ", &clean(a), 6, width()));
         }
         if !f.keys.is_empty() {
-            let _ = writeln!(t, "{}", hang("  keys: ", &f.keys.join(", "), 8, WIDTH));
+            let _ = writeln!(t, "{}", hang("  keys: ", &f.keys.join(", "), 8, width()));
         }
     }
     if r.findings.is_empty() {
@@ -157,7 +157,7 @@ fn doctor_text(r: &Report) -> String {
                     )
                 ),
                 0,
-                WIDTH
+                width()
             )
         );
     }

@@ -29,7 +29,26 @@ pub use plan::Explanation;
 pub type LintResult = (String, Result<Vec<String>, Vec<crate::error::ErrorJson>>);
 use text::{first_sentence, hang, wrap};
 
-const WIDTH: usize = 80;
+/// Text wraps at the terminal's width (COLUMNS, else the terminal's own,
+/// else 80 on a pipe), kept between 60 and 160 columns.
+fn width() -> usize {
+    static WIDTH: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WIDTH.get_or_init(|| {
+        use std::io::IsTerminal;
+        let from_env = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok());
+        let from_tty = || {
+            std::io::stdout()
+                .is_terminal()
+                .then(|| rustix::termios::tcgetwinsize(std::io::stdout()).ok())
+                .flatten()
+                .map(|w| usize::from(w.ws_col))
+                .filter(|c| *c > 0)
+        };
+        from_env.or_else(from_tty).unwrap_or(80).clamp(60, 160)
+    })
+}
 /// The JSON schema version (see tcptune(8), JSON OUTPUT).
 pub const SCHEMA: u32 = 2;
 
@@ -132,10 +151,18 @@ impl Renderer {
             .max()
             .unwrap_or(6)
             .max(6);
-        let mut t = format!(
-            "{BOLD}{:name_w$}  {:src_w$}  DESCRIPTION{BOLD:#}\n",
-            "NAME", "SOURCE"
-        );
+        // Long sources leave too narrow a column: descriptions then go on
+        // lines of their own instead of one word per line.
+        let indent = name_w + src_w + 4;
+        let stacked = width().saturating_sub(indent) < 30;
+        let mut t = if stacked {
+            format!("{BOLD}{:name_w$}  SOURCE{BOLD:#}\n", "NAME")
+        } else {
+            format!(
+                "{BOLD}{:name_w$}  {:src_w$}  DESCRIPTION{BOLD:#}\n",
+                "NAME", "SOURCE"
+            )
+        };
         for p in profiles {
             let mut desc = sanitize::clean(&first_sentence(&p.description)).into_owned();
             if p.overrides_builtin {
@@ -147,17 +174,16 @@ impl Renderer {
                     sanitize::clean(e.lines().next().unwrap_or_default())
                 );
             }
-            let indent = name_w + src_w + 4;
-            let wrapped = hang(
-                &format!(
-                    "{:name_w$}  {:src_w$}  ",
-                    sanitize::clean(&p.name),
-                    sanitize::clean(&src(p))
-                ),
-                &desc,
-                indent,
-                WIDTH,
+            let head = format!(
+                "{:name_w$}  {:src_w$}  ",
+                sanitize::clean(&p.name),
+                sanitize::clean(&src(p))
             );
+            let wrapped = if stacked {
+                format!("{}\n{}", head.trim_end(), wrap(&desc, 4, width()))
+            } else {
+                hang(&head, &desc, indent, width())
+            };
             let _ = writeln!(t, "{wrapped}");
         }
         self.emit(&t)
@@ -245,7 +271,7 @@ impl Renderer {
                 let _ = writeln!(
                     t,
                     "{}",
-                    wrap(&sanitize::clean(&format!("note: {n}")), 2, WIDTH)
+                    wrap(&sanitize::clean(&format!("note: {n}")), 2, width())
                 );
             }
         }

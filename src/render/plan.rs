@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::sanitize::clean;
 use super::text::{hang, wrap};
-use super::{BAD, BOLD, CHANGE, DIM, OK, Renderer, SCHEMA, WIDTH};
+use super::{BAD, BOLD, CHANGE, DIM, OK, Renderer, SCHEMA, width};
 use crate::boot::Loader;
 use crate::catalog::{self, Default as KDefault, Param, Scope};
 use crate::cli::Format;
@@ -66,7 +66,7 @@ impl Renderer {
                     clean(&ancestry)
                 ),
                 0,
-                WIDTH
+                width()
             )
         );
         for (file, why) in &plan.unknown_files {
@@ -80,17 +80,17 @@ impl Renderer {
                         clean(why)
                     ),
                     0,
-                    WIDTH
+                    width()
                 )
             );
         }
-        // Column widths: the widest cell, within bounds that keep 80 columns.
-        let width = |cell: &dyn Fn(&Row) -> usize, lo: usize, hi: usize| {
+        // Column widths: the widest cell, within bounds that fit the width.
+        let column = |cell: &dyn Fn(&Row) -> usize, lo: usize, hi: usize| {
             plan.rows.iter().map(cell).max().unwrap_or(lo).clamp(lo, hi)
         };
-        let key_w = width(&|r| r.key.len(), 9, 32);
-        let live_w = width(&|r| live_text(r).len(), 4, 20);
-        let tgt_w = width(&|r| target_text(&r.target).len(), 6, 20);
+        let key_w = column(&|r| r.key.len(), 9, 32);
+        let live_w = column(&|r| live_text(r).len(), 4, 20);
+        let tgt_w = column(&|r| target_text(&r.target).len(), 6, 20);
         let _ = writeln!(
             t,
             "{BOLD}{:key_w$}  {:>live_w$}  {:>tgt_w$}  STATUS{BOLD:#}",
@@ -115,7 +115,7 @@ impl Renderer {
                             "{BAD}! outside net.*{BAD:#}: the profile opted in with allow_outside_net; review this key"
                         ),
                         4,
-                        WIDTH
+                        width()
                     )
                 );
             }
@@ -123,11 +123,11 @@ impl Renderer {
                 let _ = writeln!(
                     t,
                     "{}",
-                    wrap(&format!("cannot read: {}", clean(why)), 4, WIDTH)
+                    wrap(&format!("cannot read: {}", clean(why)), 4, width())
                 );
             }
             if let Some(line) = boot_line(r) {
-                let _ = writeln!(t, "{}", wrap(&line, 4, WIDTH));
+                let _ = writeln!(t, "{}", wrap(&line, 4, width()));
             }
             if r.param.is_none() {
                 let _ = writeln!(
@@ -146,7 +146,7 @@ impl Renderer {
                     let _ = writeln!(
                         t,
                         "{DIM}{}{DIM:#}",
-                        wrap(&format!("why: {}", clean(reason)), 4, WIDTH)
+                        wrap(&format!("why: {}", clean(reason)), 4, width())
                     );
                 }
                 if let Some(ex) = explained.and_then(|e| e.get(i)) {
@@ -236,7 +236,7 @@ impl Renderer {
                 r.desired.as_ref().map(Value::to_string).unwrap_or_default()
             );
             if let Some(why) = &r.why {
-                let _ = writeln!(t, "{}", wrap(&format!("why: {}", clean(why)), 2, WIDTH));
+                let _ = writeln!(t, "{}", wrap(&format!("why: {}", clean(why)), 2, width()));
             }
             explanation_text(&mut t, ex, 2);
             t.push('\n');
@@ -284,7 +284,7 @@ impl Renderer {
             "{BOLD}{}{BOLD:#} ({})\n{}\n\n",
             p.key,
             p.alias,
-            wrap(p.summary, 2, WIDTH)
+            wrap(p.summary, 2, width())
         );
         let unit = if p.unit.is_empty() {
             String::new()
@@ -297,19 +297,23 @@ impl Renderer {
             ("range", p.range.to_string()),
             ("scope", scope.to_string()),
         ] {
-            let _ = writeln!(t, "{}", hang(&format!("  {label:<8} "), &value, 11, WIDTH));
+            let _ = writeln!(
+                t,
+                "{}",
+                hang(&format!("  {label:<8} "), &value, 11, width())
+            );
         }
         if let Some(e) = now {
-            let _ = writeln!(t, "{}", hang("  now      ", &e.state(), 11, WIDTH));
+            let _ = writeln!(t, "{}", hang("  now      ", &e.state(), 11, width()));
             if let Some(n) = &e.note {
-                let _ = writeln!(t, "{}", hang("  note     ", n, 11, WIDTH));
+                let _ = writeln!(t, "{}", hang("  note     ", n, 11, width()));
             }
         }
         let _ = writeln!(
             t,
             "\n{}\n\n{}",
-            wrap(p.detail, 2, WIDTH),
-            wrap(&format!("Versions: {}", p.versions), 2, WIDTH)
+            wrap(p.detail, 2, width()),
+            wrap(&format!("Versions: {}", p.versions), 2, width())
         );
         self.emit(&t)
     }
@@ -323,8 +327,8 @@ impl Renderer {
             "{BOLD}{}{BOLD:#}: removed in {}.\n{}\n{}\n",
             r.key,
             r.since,
-            wrap(&format!("Why: {}.", r.why), 2, WIDTH),
-            wrap(&format!("Instead: {}.", r.instead), 2, WIDTH)
+            wrap(&format!("Why: {}.", r.why), 2, width()),
+            wrap(&format!("Instead: {}.", r.instead), 2, width())
         ))
     }
 
@@ -340,13 +344,13 @@ impl Renderer {
 
 fn explanation_text(t: &mut String, ex: &Explanation, indent: usize) {
     if let Some(e) = &ex.effect {
-        let _ = writeln!(t, "{}", wrap(&format!("effect: {e}"), indent, WIDTH));
+        let _ = writeln!(t, "{}", wrap(&format!("effect: {e}"), indent, width()));
     }
     for n in &ex.notes {
-        let _ = writeln!(t, "{}", wrap(&format!("note: {n}"), indent, WIDTH));
+        let _ = writeln!(t, "{}", wrap(&format!("note: {n}"), indent, width()));
     }
     if let Some(d) = ex.detail {
-        let _ = writeln!(t, "{DIM}{}{DIM:#}", wrap(d, indent, WIDTH));
+        let _ = writeln!(t, "{DIM}{}{DIM:#}", wrap(d, indent, width()));
     }
 }
 

@@ -213,6 +213,7 @@ impl Tcptune {
         cmd.args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("NO_COLOR")
+            .env_remove("COLUMNS")
             .env_remove("CLICOLOR_FORCE");
         for (k, v) in &self.env {
             cmd.env(k, v);
