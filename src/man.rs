@@ -80,17 +80,15 @@ fn synopsis(cmd: &clap::Command, name: &str) -> String {
             (Some(s), None) => format!("\\fB\\-{s}\\fR"),
             (None, None) => continue,
         };
-        let value = a
-            .get_action()
-            .takes_values()
-            .then(|| {
-                let names = a
-                    .get_value_names()
-                    .map(|n| n.join(" "))
-                    .unwrap_or_else(|| a.get_id().as_str().to_uppercase());
-                format!(" \\fI{}\\fR", roff(&names))
-            })
-            .unwrap_or_default();
+        let value = if a.get_action().takes_values() {
+            let names = a
+                .get_value_names()
+                .map(|n| n.join(" "))
+                .unwrap_or_else(|| a.get_id().as_str().to_uppercase());
+            format!(" \\fI{}\\fR", roff(&names))
+        } else {
+            String::new()
+        };
         parts.push(format!("[{flag}{value}]"));
     }
     for a in args.iter().filter(|a| a.is_positional()) {
