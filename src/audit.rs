@@ -8,6 +8,7 @@
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
 
 use crate::change::Change;
 use crate::state::NetnsId;
@@ -119,17 +120,48 @@ pub fn records(
     out
 }
 
+/// How long a stalled system log may hold up a change, over all records:
+/// apply and revert hold the lock, and a configuration-management hook
+/// must not hang because journald or rsyslog stopped reading.
+const SEND_BUDGET: Duration = Duration::from_secs(2);
+
 /// Sends `records` to the system log; the first failure is returned (the
-/// rest are still tried).
+/// rest are still tried while the time budget lasts).
 pub fn send(records: &[String]) -> io::Result<()> {
     let socket = UnixDatagram::unbound()?;
     let pid = std::process::id();
     let stamp = timestamp();
+    let deadline = Instant::now() + SEND_BUDGET;
     let mut first_error = None;
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let line = format!("<{PRIORITY}>{stamp} tcptune[{pid}]: {r}");
-        if let Err(e) = socket.send_to(line.as_bytes(), SOCKET) {
-            first_error.get_or_insert(e);
+        // A datagram socket blocks while the reader's queue is full;
+        // SO_SNDTIMEO bounds that wait (zero would mean "forever").
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sent = socket
+            .set_write_timeout(Some(left.max(Duration::from_millis(1))))
+            .and_then(|()| socket.send_to(line.as_bytes(), SOCKET));
+        match sent {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the system log stopped accepting records ({} of {} not sent within {} s)",
+                        records.len() - i,
+                        records.len(),
+                        SEND_BUDGET.as_secs()
+                    ),
+                ));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
     first_error.map_or(Ok(()), Err)

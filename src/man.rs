@@ -9,7 +9,9 @@ const EXTRA: &str = include_str!("man_extra.roff");
 /// The whole page: clap's sections, each subcommand's options, then the
 /// hand-written sections (exit status, files, JSON output, examples).
 pub fn render() -> Vec<u8> {
-    let mut cmd = crate::cli::command();
+    // The release only: the committed page must not name the commit it
+    // is committed in (`--version` does).
+    let mut cmd = crate::cli::command().version(env!("CARGO_PKG_VERSION"));
     cmd.build();
     let man = Man::new(cmd.clone())
         .section("8")

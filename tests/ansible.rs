@@ -49,6 +49,8 @@ export HOME=$TCPTUNE_SCRATCH/home ANSIBLE_HOME=$TCPTUNE_SCRATCH/home/.ansible
 export ANSIBLE_LOCAL_TEMP=$TCPTUNE_SCRATCH/ansible-tmp ANSIBLE_REMOTE_TEMP=$TCPTUNE_SCRATCH/ansible-tmp
 export ANSIBLE_LIBRARY={lib} ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_DEPRECATION_WARNINGS=0
 export ANSIBLE_PYTHON_INTERPRETER={bin}/python3
+# Ansible refuses to start without a UTF-8 locale; CI runs with none set.
+export LC_ALL=C.UTF-8
 mkdir -p $HOME
 # play BIN PLAYBOOK ARGS...: the module's results (decoded JSON, one per
 # line), tcptune's refusal if any, the diff's changed lines, the recap.

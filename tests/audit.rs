@@ -77,3 +77,45 @@ fn a_missing_system_log_is_a_warning_not_a_failure() {
     out.status(0)
         .stderr_has("the change is done, but it could not be logged to /dev/log");
 }
+
+/// A system log that stopped reading (its queue full) holds a change up
+/// for at most the 2 s budget, then it is a warning: apply holds the lock,
+/// and a hook must not hang on journald.
+#[test]
+fn a_stalled_system_log_delays_a_change_by_at_most_two_seconds() {
+    let stall = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.setblocking(False)
+try:
+    while True:
+        s.sendto(b"filler", sys.argv[1])
+except BlockingIOError:
+    pass
+open(sys.argv[1] + ".full", "w").close()
+time.sleep(30)
+"#;
+    let out = tcptune(&["apply", "outbound-client", "--yes"])
+        .file("stall.py", stall)
+        .before(
+            "sock=$TCPTUNE_SCRATCH/stalled.sock
+python3 stall.py $sock </dev/null >/dev/null 2>&1 & echo $! > $TCPTUNE_SCRATCH/stall.pid
+while [ ! -e $sock.full ]; do sleep 0.05; done
+umount /dev/log && mount --bind $sock /dev/log
+date +%s%N > $TCPTUNE_SCRATCH/start",
+        )
+        .after(
+            "echo $(( ($(date +%s%N) - $(cat $TCPTUNE_SCRATCH/start)) / 1000000 ))
+kill $(cat $TCPTUNE_SCRATCH/stall.pid)
+cat /proc/sys/net/ipv4/tcp_tw_reuse",
+        )
+        .run();
+    out.status(0).stderr_has(
+        "the change is done, but it could not be logged to /dev/log: the system log stopped accepting records (4 of 4 not sent within 2 s)",
+    );
+    let mut lines = out.after.lines();
+    let ms: u64 = lines.next().unwrap().parse().unwrap();
+    assert!((1900..3000).contains(&ms), "took {ms} ms");
+    assert_eq!(lines.next(), Some("1"), "the change itself is done");
+}

@@ -125,9 +125,11 @@ for seed in 1 2 3 4 5 6 7 8; do
       0|1) $1 apply $p --yes >/dev/null 2>&1 ;;
       2) slow $1 apply $p --yes; sleep 0.$(printf %03d $(rand_ms 300)); kill -KILL $pid 2>/dev/null && kills=$((kills + 1)); wait $spid ;;
       # Drift by hand: undone by revert if tcptune tracks the key already;
-      # otherwise it is a change made before tcptune, the new original.
+      # otherwise it is a change made before tcptune, the new original of
+      # that key (only: the others may hold values a killed apply wrote,
+      # which tcptune tracks and revert undoes). fin_timeout is line 3.
       3) echo 45 > /proc/sys/net/ipv4/tcp_fin_timeout
-         grep -q '"net.ipv4.tcp_fin_timeout"' /var/lib/tcptune/state.json 2>/dev/null || orig="$(cat $keys)" ;;
+         grep -q '"net.ipv4.tcp_fin_timeout"' /var/lib/tcptune/state.json 2>/dev/null || orig="$(echo "$orig" | sed '3s/.*/45/')" ;;
       4) $1 revert --last --yes >/dev/null 2>&1 ;;
     esac
   done

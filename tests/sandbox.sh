@@ -11,7 +11,7 @@
 #   directory $TCPTUNE_STAGE (if set) is copied into those mounts
 #   (etc/sysctl.d/..., usr/lib/sysctl.d/..., etc/sysctl.conf, symlinks kept).
 # - A private /dev: a tmpfs holding bind mounts of null, zero, random,
-#   urandom, full, tty, ptmx and pts, so no test can replace a host device
+#   urandom, full and tty, its own devpts (ptmx, pts) and /dev/shm, so no test can replace a host device
 #   node or write to the host's system log. /dev/log is the socket at
 #   $TCPTUNE_LOG_SOCKET when set (the test harness binds it and reads the
 #   audit records apply and revert send), else absent.
@@ -42,13 +42,22 @@ if [ -n "${TCPTUNE_STAGE:-}" ] && [ -d "$TCPTUNE_STAGE" ]; then
   done
 fi
 mkdir "$sb/dev"
-devs="null zero random urandom full tty ptmx"
+devs="null zero random urandom full tty"
 for d in $devs; do [ -e "/dev/$d" ] && touch "$sb/dev/$d" && mount --bind "/dev/$d" "$sb/dev/$d"; done
 mkdir "$sb/dev/pts" && mount --rbind /dev/pts "$sb/dev/pts"
 mount -t tmpfs -o mode=755 tmpfs /dev
 for d in $devs; do [ -e "$sb/dev/$d" ] && touch "/dev/$d" && mount --bind "$sb/dev/$d" "/dev/$d"; done
-mkdir /dev/pts && mount --rbind "$sb/dev/pts" /dev/pts
+# Pseudo-terminals from a devpts instance of the sandbox's own: the host's
+# /dev/ptmx node, bound here, cannot find its devpts from a bind mount
+# (the kernel's path_pts walks up from the node) and fails with ENOENT.
+mkdir /dev/pts
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts 2>/dev/null ||
+  mount --rbind "$sb/dev/pts" /dev/pts
+ln -s pts/ptmx /dev/ptmx
 ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
+# POSIX shared memory (Python's multiprocessing, hence Ansible, needs it).
+mkdir /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 if [ -n "${TCPTUNE_LOG_SOCKET:-}" ]; then touch /dev/log && mount --bind "$TCPTUNE_LOG_SOCKET" /dev/log; fi
 if [ -n "${TCPTUNE_STRICT:-}" ]; then
   mount --bind "$TCPTUNE_SCRATCH" "$TCPTUNE_SCRATCH"

@@ -192,8 +192,7 @@ impl Tcptune {
             // host's log.
             let log_path = scratch.join("log.sock");
             let socket = std::os::unix::net::UnixDatagram::bind(&log_path).unwrap();
-            socket.set_nonblocking(true).unwrap();
-            log = Some(socket);
+            log = Some(LogReader::start(socket));
             c.env("TCPTUNE_LOG_SOCKET", &log_path);
             c.env("TCPTUNE_AFTER", scratch.join("after.out"));
             c.env("TCPTUNE_SCRATCH", scratch);
@@ -244,13 +243,7 @@ impl Tcptune {
             "presetting a sysctl in the namespace failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut syslog = Vec::new();
-        if let Some(socket) = log {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = socket.recv(&mut buf) {
-                syslog.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
+        let syslog = log.map(LogReader::finish).unwrap_or_default();
         Outcome {
             status,
             syslog,
@@ -381,5 +374,44 @@ impl Outcome {
             .find(|l| l.starts_with(&prefix))
             .unwrap_or_else(|| panic!("no row for {key}\n{}", self.context()))
             .to_string()
+    }
+}
+
+/// Reads the sandbox's /dev/log while the command runs, as journald
+/// would: a reader that waited for the end would let the socket's queue
+/// (net.unix.max_dgram_qlen, 10) fill and stall the sender.
+struct LogReader {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl LogReader {
+    fn start(socket: std::os::unix::net::UnixDatagram) -> LogReader {
+        use std::sync::atomic::Ordering;
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let mut records = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            loop {
+                // Checked before the read: once set, one more timed-out
+                // read proves the queue is empty.
+                let last = stop.load(Ordering::SeqCst);
+                match socket.recv(&mut buf) {
+                    Ok(n) => records.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(_) if last => return records,
+                    Err(_) => {}
+                }
+            }
+        });
+        LogReader { done, thread }
+    }
+
+    fn finish(self) -> Vec<String> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
     }
 }
