@@ -35,6 +35,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use rustix::fs::FileType;
 
@@ -96,14 +99,83 @@ pub struct Line {
     /// Index into `BootConfig::files`.
     pub file: usize,
     pub line: usize,
-    /// The key as written, without a leading `-`.
-    pub written: String,
+    /// The key as written, without a leading `-`. Keys and values repeat
+    /// across files: each distinct text is stored once (`Interner`).
+    pub written: Rc<str>,
     /// Normalised to a path below /proc/sys (`net/ipv4/tcp_fin_timeout`).
-    pub path: String,
+    pub path: Rc<str>,
     /// `None` for a `-key` exclusion.
-    pub value: Option<String>,
+    pub value: Option<Rc<str>>,
     pub ignore_failure: bool,
     pub glob: bool,
+}
+
+/// One shared copy of each distinct key and value text: ten thousand
+/// files setting the same ten keys hold ten keys, not a hundred thousand,
+/// and each distinct key is normalised once.
+#[derive(Debug, Clone, Default)]
+struct Interner {
+    texts: FxHashSet<Rc<str>>,
+    /// A key as written → its normalised path.
+    keys: FxHashMap<Rc<str>, Rc<str>>,
+    scratch: String,
+}
+
+impl Interner {
+    fn get(&mut self, text: &str) -> Rc<str> {
+        if let Some(t) = self.texts.get(text) {
+            return t.clone();
+        }
+        let t: Rc<str> = Rc::from(text);
+        self.texts.insert(t.clone());
+        t
+    }
+
+    /// A written key and its normalised path, both shared.
+    fn key(&mut self, written: &str) -> (Rc<str>, Rc<str>) {
+        if let Some((w, p)) = self.keys.get_key_value(written) {
+            return (w.clone(), p.clone());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        normalize_into(written, &mut scratch);
+        let path = self.get(&scratch);
+        self.scratch = scratch;
+        let written: Rc<str> = Rc::from(written);
+        self.keys.insert(written.clone(), path.clone());
+        (written, path)
+    }
+}
+
+/// Where to find lines fast: ten thousand files make a hundred thousand
+/// lines, and every key's provenance would otherwise scan them all.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Explicit (non-glob) lines by path, in file order.
+    by_path: FxHashMap<Rc<str>, Vec<usize>>,
+    /// Glob lines, in file order.
+    globs: Vec<usize>,
+    /// Line → its place in the load order (`usize::MAX`: not applied).
+    position: Vec<usize>,
+}
+
+impl Index {
+    fn build(lines: &[Line], order: &[usize]) -> Index {
+        let mut index = Index {
+            position: vec![usize::MAX; lines.len()],
+            ..Index::default()
+        };
+        for (i, l) in lines.iter().enumerate() {
+            if l.glob {
+                index.globs.push(i);
+            } else {
+                index.by_path.entry(l.path.clone()).or_default().push(i);
+            }
+        }
+        for (p, &i) in order.iter().enumerate() {
+            index.position[i] = p;
+        }
+        index
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +253,8 @@ pub struct BootConfig {
     pub warnings: Vec<Warning>,
     /// A file read from memory instead of disk (see `read_with`).
     overlay: Option<(PathBuf, String)>,
+    interner: Interner,
+    index: Index,
 }
 
 /// What one key will be after boot, and why.
@@ -200,14 +274,72 @@ pub struct Provenance<'a> {
     pub excluded_by: Option<&'a Line>,
 }
 
+/// A file as read for the boot model: its bytes and (device, inode).
+type FileRead = Result<Rc<(Vec<u8>, (u64, u64))>, Rc<ReadError>>;
+
+/// Files read for the boot model. A regular file is opened relative to
+/// its directory (opened once, inside the root); a link through the root's
+/// resolver. With `keep`, each path is read once for several loaders'
+/// models (`why` builds both).
+#[derive(Default)]
+pub struct Reads {
+    keep: bool,
+    files: FxHashMap<PathBuf, FileRead>,
+    dirs: FxHashMap<PathBuf, Option<crate::root::Dir>>,
+}
+
+impl Reads {
+    fn get(&mut self, root: &Root, path: &Path, regular: bool) -> FileRead {
+        if let Some(done) = self.files.get(path) {
+            return done.clone();
+        }
+        let read = match (regular, path.parent(), path.file_name()) {
+            (true, Some(parent), Some(name)) => {
+                let dir = self
+                    .dirs
+                    .entry(parent.to_path_buf())
+                    .or_insert_with(|| root.dir(parent).ok());
+                match dir {
+                    Some(d) => d.read_identified(name, FILE_CAP),
+                    None => root.read_identified(path, FILE_CAP),
+                }
+            }
+            _ => root.read_identified(path, FILE_CAP),
+        };
+        let read = read.map(Rc::new).map_err(Rc::new);
+        if self.keep {
+            self.files.insert(path.to_path_buf(), read.clone());
+        }
+        read
+    }
+}
+
 impl BootConfig {
     pub fn read(root: &Root, loader: Loader) -> BootConfig {
         Self::read_with(root, loader, None)
     }
 
+    /// Both loaders' models, every file read once.
+    pub fn read_both(root: &Root) -> [BootConfig; 2] {
+        let mut reads = Reads {
+            keep: true,
+            ..Reads::default()
+        };
+        [Loader::Systemd, Loader::Procps].map(|l| Self::read_cached(root, l, None, &mut reads))
+    }
+
     /// The boot model as if `overlay` (a system path and its content) were
     /// written: how `apply` checks that its file will win before writing it.
     pub fn read_with(root: &Root, loader: Loader, overlay: Option<(&Path, &str)>) -> BootConfig {
+        Self::read_cached(root, loader, overlay, &mut Reads::default())
+    }
+
+    fn read_cached(
+        root: &Root,
+        loader: Loader,
+        overlay: Option<(&Path, &str)>,
+        reads: &mut Reads,
+    ) -> BootConfig {
         let mut cfg = BootConfig {
             overlay: overlay.map(|(p, c)| (p.to_path_buf(), c.to_string())),
             loader,
@@ -215,6 +347,8 @@ impl BootConfig {
             lines: Vec::new(),
             order: Vec::new(),
             warnings: Vec::new(),
+            interner: Interner::default(),
+            index: Index::default(),
         };
         let mut dirs: Vec<&str> = DIRS.to_vec();
         // Where /lib is a link to /usr/lib (merged /usr), procps lists the
@@ -222,8 +356,8 @@ impl BootConfig {
         if is_separate_dir(root, LIB_DIR, "/usr/lib/sysctl.d") {
             dirs.push(LIB_DIR);
         }
-        // (name, path, kind, replaced paths), one per name.
-        let mut chosen: Vec<(String, PathBuf, Kind, Vec<PathBuf>)> = Vec::new();
+        // (name, path, kind, replaced paths, is a link), one per name.
+        let mut chosen: Vec<(String, PathBuf, Kind, Vec<PathBuf>, bool)> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         for dir in dirs {
             // A missing directory lists nothing (the overlay may still go there).
@@ -257,12 +391,13 @@ impl BootConfig {
                     entry_kind(root, &path, file_type)
                 };
                 by_name.insert(name.clone(), chosen.len());
-                chosen.push((name, path, kind, Vec::new()));
+                let is_link = file_type == Some(FileType::Symlink);
+                chosen.push((name, path, kind, Vec::new(), is_link));
             }
         }
         chosen.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, path, kind, replaces) in chosen {
-            cfg.add_file(root, path, kind, replaces);
+        for (_, path, kind, replaces, is_link) in chosen {
+            cfg.add_file(root, reads, path, kind, replaces, is_link);
         }
         let conf = Path::new(SYSCTL_CONF);
         let conf_overlaid = cfg.overlay.as_ref().is_some_and(|(o, _)| o == conf);
@@ -272,12 +407,25 @@ impl BootConfig {
                     .meta(conf, true)
                     .is_ok_and(|m| m.kind == FileType::RegularFile))
         {
-            cfg.add_file(root, conf.to_path_buf(), Kind::Regular, Vec::new());
+            let is_link = root
+                .meta(conf, false)
+                .is_ok_and(|m| m.kind == FileType::Symlink);
+            cfg.add_file(
+                root,
+                reads,
+                conf.to_path_buf(),
+                Kind::Regular,
+                Vec::new(),
+                is_link,
+            );
         }
         cfg.order = match loader {
             Loader::Systemd => systemd_order(&cfg.lines),
             Loader::Procps => (0..cfg.lines.len()).collect(),
         };
+        cfg.index = Index::build(&cfg.lines, &cfg.order);
+        // The texts are shared by the lines now; the tables are not needed.
+        cfg.interner = Interner::default();
         cfg
     }
 
@@ -299,8 +447,17 @@ impl BootConfig {
         });
     }
 
-    fn add_file(&mut self, root: &Root, path: PathBuf, kind: Kind, replaces: Vec<PathBuf>) {
+    fn add_file(
+        &mut self,
+        root: &Root,
+        reads: &mut Reads,
+        path: PathBuf,
+        kind: Kind,
+        replaces: Vec<PathBuf>,
+        is_link: bool,
+    ) {
         let index = self.files.len();
+        let mut identity = None;
         let state = match kind {
             Kind::Masked => FileState::Masked,
             Kind::Missing => {
@@ -320,19 +477,22 @@ impl BootConfig {
                 FileState::Unknown(why)
             }
             Kind::Regular => {
-                let bytes = match &self.overlay {
-                    Some((o, content)) if *o == path => Ok(content.clone().into_bytes()),
-                    _ => root.read(&path, FILE_CAP),
+                let read = match &self.overlay {
+                    Some((o, content)) if *o == path => {
+                        Ok(Rc::new((content.clone().into_bytes(), (0, 0))))
+                    }
+                    _ => reads.get(root, &path, !is_link),
                 };
-                match bytes {
+                match read {
                     // An empty file is a mask (it still replaces same-named files).
-                    Ok(bytes) if bytes.is_empty() => FileState::Masked,
-                    Ok(bytes) => {
-                        self.parse(index, &path, &bytes);
+                    Ok(file) if file.0.is_empty() => FileState::Masked,
+                    Ok(file) => {
+                        self.parse(index, &path, &file.0);
+                        identity = Some(file.1).filter(|id| *id != (0, 0));
                         FileState::Read
                     }
                     Err(e) => {
-                        let why = match &e {
+                        let why = match &*e {
                             ReadError::Io(io) if io.raw_os_error() == Some(libc::EACCES) => {
                                 "cannot read it (permission denied); the loader, running as root at boot, can: run tcptune as root".to_string()
                             }
@@ -347,14 +507,7 @@ impl BootConfig {
                 }
             }
         };
-        let (identity, is_link) = match state {
-            FileState::Read => (
-                root.meta(&path, true).ok().map(|m| (m.dev, m.ino)),
-                root.meta(&path, false)
-                    .is_ok_and(|m| m.kind == FileType::Symlink),
-            ),
-            _ => (None, false),
-        };
+        let is_link = is_link && state == FileState::Read;
         self.files.push(ConfFile {
             path,
             state,
@@ -388,18 +541,17 @@ impl BootConfig {
                     value,
                     ignore_failure,
                 } => {
-                    if self.loader == Loader::Procps
-                        && value.as_deref().is_some_and(|v| v.contains('\r'))
-                    {
+                    if self.loader == Loader::Procps && value.is_some_and(|v| v.contains('\r')) {
                         self.warn(path, Some(n), WarningKind::Note, "a carriage return inside the value: procps passes it to the kernel, which refuses the value".into());
                     }
                     let glob = written.contains(['*', '?', '[']);
+                    let (written, path) = self.interner.key(written);
                     self.lines.push(Line {
                         file: index,
                         line: n,
-                        path: normalize(&written),
+                        path,
                         written,
-                        value,
+                        value: value.map(|v| self.interner.get(v)),
                         ignore_failure,
                         glob,
                     });
@@ -410,14 +562,27 @@ impl BootConfig {
     /// Where `key` (any spelling) gets its boot value.
     pub fn provenance(&self, key: &str) -> Provenance<'_> {
         let path = normalize(key);
-        let applied = || self.order.iter().map(|&i| &self.lines[i]);
-        let explicit: Vec<&Line> = applied().filter(|l| !l.glob && l.path == path).collect();
-        let winner = if explicit.is_empty() {
-            self.order
+        let no_lines = Vec::new();
+        let own = self.index.by_path.get(path.as_str()).unwrap_or(&no_lines);
+        let pos = &self.index.position;
+        // The explicit lines the loader applies, in load order.
+        let mut explicit: Vec<&Line> = own
+            .iter()
+            .filter(|&&i| pos[i] != usize::MAX)
+            .map(|&i| &self.lines[i])
+            .collect();
+        explicit.sort_by_key(|l| pos[self.line_index(l)]);
+        let matching_globs = || {
+            self.index
+                .globs
                 .iter()
-                .rev()
                 .map(|&i| &self.lines[i])
-                .find(|l| l.glob && l.value.is_some() && glob_match(&l.path, &path))
+                .filter(|l| l.value.is_some() && glob_match(&l.path, &path))
+        };
+        let winner = if explicit.is_empty() {
+            matching_globs()
+                .filter(|l| pos[self.line_index(l)] != usize::MAX)
+                .max_by_key(|l| pos[self.line_index(l)])
         } else {
             match self.loader {
                 // One entry per key: the last one, an exclusion included
@@ -440,14 +605,8 @@ impl BootConfig {
                 }
             }
         };
-        let mut candidates: Vec<&Line> = self
-            .lines
-            .iter()
-            .filter(|l| {
-                (!l.glob && l.path == path)
-                    || (l.glob && l.value.is_some() && glob_match(&l.path, &path))
-            })
-            .collect();
+        let mut candidates: Vec<&Line> = own.iter().map(|&i| &self.lines[i]).collect();
+        candidates.extend(matching_globs());
         let excluded_by = match winner {
             None if candidates.iter().any(|l| l.glob) => candidates
                 .iter()
@@ -511,6 +670,27 @@ impl BootConfig {
     pub fn file_of(&self, line: &Line) -> &Path {
         &self.files[line.file].path
     }
+
+    /// The index in `lines` of a line borrowed from it.
+    fn line_index(&self, line: &Line) -> usize {
+        // SAFETY-free pointer arithmetic: `line` is an element of `lines`.
+        (line as *const Line as usize - self.lines.as_ptr() as usize) / std::mem::size_of::<Line>()
+    }
+
+    /// Where line `i` comes in the load order (`usize::MAX`: never applied).
+    pub fn position(&self, i: usize) -> usize {
+        self.index.position[i]
+    }
+
+    /// Explicit (non-glob) lines for `path`, in file order.
+    pub fn explicit_lines(&self, path: &str) -> &[usize] {
+        self.index.by_path.get(path).map_or(&[], Vec::as_slice)
+    }
+
+    /// Glob lines, in file order.
+    pub fn glob_lines(&self) -> &[usize] {
+        &self.index.globs
+    }
 }
 
 enum Kind {
@@ -557,6 +737,8 @@ pub fn assignments(bytes: &[u8], loader: Loader) -> (Vec<(String, Option<String>
         order: Vec::new(),
         warnings: Vec::new(),
         overlay: None,
+        interner: Interner::default(),
+        index: Index::default(),
     };
     cfg.parse(0, Path::new("-"), bytes);
     let problems = cfg
@@ -567,7 +749,7 @@ pub fn assignments(bytes: &[u8], loader: Loader) -> (Vec<(String, Option<String>
     (
         cfg.lines
             .into_iter()
-            .map(|l| (l.written, l.value))
+            .map(|l| (l.written.to_string(), l.value.map(|v| v.to_string())))
             .collect(),
         problems,
     )
@@ -636,9 +818,9 @@ fn split_procps<'a>(bytes: &'a [u8], out: &mut Vec<(usize, &'a [u8])>) -> bool {
 /// value keeps the old place.
 fn systemd_order(lines: &[Line]) -> Vec<usize> {
     let mut order: Vec<Option<usize>> = Vec::with_capacity(lines.len());
-    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut at: FxHashMap<&str, usize> = FxHashMap::default();
     for (i, line) in lines.iter().enumerate() {
-        if let Some(&slot) = at.get(line.path.as_str()) {
+        if let Some(&slot) = at.get(&*line.path) {
             let kept = order[slot].expect("slots in `at` are live");
             if lines[kept].value == line.value {
                 continue;
@@ -651,12 +833,12 @@ fn systemd_order(lines: &[Line]) -> Vec<usize> {
     order.into_iter().flatten().collect()
 }
 
-enum Parsed {
+enum Parsed<'a> {
     Nothing,
     Malformed(WarningKind, String),
     Line {
-        written: String,
-        value: Option<String>,
+        written: &'a str,
+        value: Option<&'a str>,
         ignore_failure: bool,
     },
 }
@@ -669,19 +851,24 @@ fn is_space(loader: Loader, c: char) -> bool {
     }
 }
 
-fn parse_line(raw: &str, loader: Loader) -> Parsed {
-    let trim = |s: &str| s.trim_matches(|c| is_space(loader, c)).to_string();
+fn trim_for(loader: Loader, s: &str) -> &str {
+    s.trim_matches(|c| is_space(loader, c))
+}
+
+fn parse_line(raw: &str, loader: Loader) -> Parsed<'_> {
+    let trim = |s| trim_for(loader, s);
     let line = trim(raw);
     if line.is_empty() || line.starts_with(['#', ';']) {
         return Parsed::Nothing;
     }
-    let shown = crate::render::sanitize::clean(&line).into_owned();
+    // Only a malformed line is quoted back, so only then is it cleaned.
+    let shown = || crate::render::sanitize::clean(line).into_owned();
     match line.split_once('=') {
         None => match line.strip_prefix('-') {
             Some(key) if !trim(key).is_empty() => {
                 // procps keeps the space in "- key", as for assignments.
                 let key = if loader == Loader::Procps {
-                    key.to_string()
+                    key
                 } else {
                     trim(key)
                 };
@@ -693,14 +880,14 @@ fn parse_line(raw: &str, loader: Loader) -> Parsed {
             }
             _ => Parsed::Malformed(
                 WarningKind::Malformed,
-                format!("not an assignment, the loader ignores it: {shown}"),
+                format!("not an assignment, the loader ignores it: {}", shown()),
             ),
         },
         Some((key, value)) => {
             let key = trim(key);
             let (key, ignore_failure) = match key.strip_prefix('-') {
                 // procps keeps the space in "- key"; the key then matches nothing.
-                Some(k) if loader == Loader::Procps => (k.to_string(), true),
+                Some(k) if loader == Loader::Procps => (k, true),
                 Some(k) => (trim(k), true),
                 None => (key, false),
             };
@@ -708,7 +895,7 @@ fn parse_line(raw: &str, loader: Loader) -> Parsed {
                 // Both loaders try to write it to /proc/sys/ itself and fail.
                 return Parsed::Malformed(
                     WarningKind::EmptyKey,
-                    format!("no key before '=', the write fails: {shown}"),
+                    format!("no key before '=', the write fails: {}", shown()),
                 );
             }
             Parsed::Line {
@@ -720,13 +907,56 @@ fn parse_line(raw: &str, loader: Loader) -> Parsed {
     }
 }
 
-/// A key in either spelling as a path below /proc/sys, `//` collapsed.
+/// A key in either spelling as a path below /proc/sys, `//` collapsed:
+/// `key::to_path` and the collapsing in one pass, one allocation (it runs
+/// for every line of every file).
 pub fn normalize(key: &str) -> String {
-    key::to_path(key)
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = String::with_capacity(key.len());
+    normalize_into(key, &mut out);
+    out
+}
+
+/// `normalize` into a buffer the caller reuses.
+fn normalize_into(key: &str, out: &mut String) {
+    out.clear();
+    let key = key.trim_start_matches(['.', '/']);
+    let swap = key
+        .find(['.', '/'])
+        .is_some_and(|i| key.as_bytes()[i] == b'.');
+    if key.is_ascii() {
+        // Bytes, not chars: keys are ASCII in practice.
+        let mut bytes = Vec::with_capacity(key.len());
+        for &b in key.as_bytes() {
+            let b = match (swap, b) {
+                (true, b'.') => b'/',
+                (true, b'/') => b'.',
+                (_, b) => b,
+            };
+            if b == b'/' && bytes.last().is_none_or(|&l| l == b'/') {
+                continue;
+            }
+            bytes.push(b);
+        }
+        if bytes.last() == Some(&b'/') {
+            bytes.pop();
+        }
+        out.push_str(std::str::from_utf8(&bytes).expect("ASCII in, ASCII out"));
+        return;
+    }
+    for c in key.chars() {
+        let c = match (swap, c) {
+            (true, '.') => '/',
+            (true, '/') => '.',
+            (_, c) => c,
+        };
+        if c == '/' && (out.is_empty() || out.ends_with('/')) {
+            continue;
+        }
+        out.push(c);
+    }
+    if out.ends_with('/') {
+        out.pop();
+    }
 }
 
 /// glob(3) matching of one /proc/sys path, component by component: `*`,
@@ -820,6 +1050,30 @@ fn match_component(p: &[char], s: &[char]) -> bool {
         }
     }
     p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod normalize_tests {
+    use super::normalize;
+
+    #[test]
+    fn both_spellings_and_stray_separators() {
+        assert_eq!(
+            normalize("net.ipv4.tcp_fin_timeout"),
+            "net/ipv4/tcp_fin_timeout"
+        );
+        assert_eq!(
+            normalize("net/ipv4/conf/eth0.100/rp_filter"),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
+        assert_eq!(
+            normalize("net.ipv4.conf.eth0/100.rp_filter"),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
+        assert_eq!(normalize("//net//ipv4/"), "net/ipv4");
+        assert_eq!(normalize("..net..ipv4."), "net/ipv4");
+        assert_eq!(normalize(""), "");
+    }
 }
 
 #[cfg(test)]
@@ -918,7 +1172,7 @@ mod tests {
                 ignore_failure,
             } => {
                 assert_eq!(
-                    (written.as_str(), value.as_deref(), ignore_failure),
+                    (written, value, ignore_failure),
                     ("net.ipv4.x", Some("1 # not a comment"), true)
                 );
             }

@@ -128,7 +128,7 @@ impl Change {
                     self.others.push((
                         s.key.clone(),
                         format!("{}:{}", at.display(), l.line),
-                        l.value.clone().unwrap_or_else(|| "(excluded)".into()),
+                        l.value.as_deref().unwrap_or("(excluded)").to_string(),
                     ));
                 }
             }

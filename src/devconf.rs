@@ -241,37 +241,31 @@ impl BootConfig {
     /// load order: its explicit lines (systemd: the one it keeps), else
     /// every glob that matches it.
     pub fn writes_to(&self, path: &str) -> Vec<usize> {
-        let explicit: Vec<usize> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|&i| !self.lines[i].glob && self.lines[i].path == path)
-            .collect();
-        let has_explicit = self.lines.iter().any(|l| !l.glob && l.path == path);
-        if has_explicit {
-            let mut valued = explicit
-                .into_iter()
-                .filter(|&i| self.lines[i].value.is_some());
+        let own = self.explicit_lines(path);
+        if !own.is_empty() {
+            let mut valued: Vec<usize> = own
+                .iter()
+                .copied()
+                .filter(|&i| self.position(i) != usize::MAX && self.lines[i].value.is_some())
+                .collect();
+            valued.sort_by_key(|&i| self.position(i));
             return match self.loader {
-                Loader::Systemd => valued.next_back().into_iter().collect(),
-                Loader::Procps => valued.collect(),
+                Loader::Systemd => valued.last().copied().into_iter().collect(),
+                Loader::Procps => valued,
             };
         }
-        self.order
+        let mut globs: Vec<usize> = self
+            .glob_lines()
             .iter()
             .copied()
             .filter(|&i| {
                 let l: &Line = &self.lines[i];
-                l.glob && l.value.is_some() && crate::boot::glob_match(&l.path, path)
+                self.position(i) != usize::MAX
+                    && l.value.is_some()
+                    && crate::boot::glob_match(&l.path, path)
             })
-            .collect()
-    }
-
-    /// Where line `i` comes in the load order.
-    pub fn position(&self, i: usize) -> usize {
-        self.order
-            .iter()
-            .position(|&o| o == i)
-            .unwrap_or(usize::MAX)
+            .collect();
+        globs.sort_by_key(|&i| self.position(i));
+        globs
     }
 }

@@ -442,8 +442,7 @@ fn why(cx: &Context, keys: &[String]) -> Result<ExitCode, Error> {
             suggestion: Some(s),
         });
     }
-    let systemd = BootConfig::read(cx.root, Loader::Systemd);
-    let procps = BootConfig::read(cx.root, Loader::Procps);
+    let [systemd, procps] = BootConfig::read_both(cx.root);
     let absent = |key: &str| absence(&cx.kernel, cx.visibility(), key);
     cx.out.why(
         &canonical,

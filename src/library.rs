@@ -197,7 +197,7 @@ impl<'r> Library<'r> {
         let builtin = |n: &str| BUILTIN.iter().find(|(b, _)| *b == n);
         if let Some(n) = name.strip_prefix(BUILTIN_PREFIX) {
             return match builtin(n) {
-                Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
+                Some((n, text)) => Profile::parse_builtin(n, text, known),
                 None => Err(Error::ProfileNotFound {
                     name: name.to_string(),
                     searched: PathBuf::from("(the built-ins only)"),
@@ -224,7 +224,7 @@ impl<'r> Library<'r> {
             }
         }
         match builtin(name) {
-            Some((n, text)) => Profile::parse(n, Source::Builtin, text.as_bytes(), known),
+            Some((n, text)) => Profile::parse_builtin(n, text, known),
             None => Err(Error::ProfileNotFound {
                 name: name.to_string(),
                 searched: self.root.show(&self.admin_dir()),
@@ -280,7 +280,7 @@ impl<'r> Library<'r> {
             if admin_names.iter().any(|n| n == name) {
                 continue;
             }
-            let parsed = Profile::parse(name, Source::Builtin, text.as_bytes(), None);
+            let parsed = Profile::parse_builtin(name, text, None);
             out.push(Listing {
                 name: name.to_string(),
                 source: "built-in".into(),

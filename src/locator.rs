@@ -7,26 +7,35 @@
 //! scanner recovers both. Flow-style mappings (`{a: 1}`) are not scanned;
 //! errors in them fall back to naming the key.
 
-/// One mapping key: its path from the document root, and where it stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use std::borrow::Cow;
+
+/// Where one mapping key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyAt {
-    pub path: Vec<String>,
     pub line: usize,
     pub column: usize,
 }
 
+/// Separates a path's keys in the index (a key cannot hold a NUL that
+/// matters here: the profile checks reject such keys anyway).
+const SEP: char = '\0';
+
 #[derive(Debug, Default)]
 pub struct Locator {
-    /// Every key's occurrences, by path, in file order (one lookup per
-    /// entry keeps large profiles linear).
-    keys: std::collections::HashMap<Vec<String>, Vec<KeyAt>>,
+    /// Every key's occurrences in file order, by its path from the
+    /// document root joined with `SEP` (one string per key, one lookup
+    /// per entry: large profiles stay linear and cheap).
+    keys: rustc_hash::FxHashMap<String, Vec<KeyAt>>,
 }
 
 impl Locator {
     pub fn scan(text: &str) -> Locator {
-        let mut keys = Vec::new();
-        // (indent, key) of the mappings we are inside.
-        let mut stack: Vec<(usize, String)> = Vec::new();
+        let mut keys: rustc_hash::FxHashMap<String, Vec<KeyAt>> = Default::default();
+        // The mappings we are inside: their indents, and their keys
+        // joined in `path` (`ends[i]` is where key i ends in it).
+        let mut indents: Vec<usize> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut path = String::new();
         // Indent of a key whose value is a block scalar (`|` or `>`).
         let mut block_scalar: Option<usize> = None;
         for (idx, raw) in text.lines().enumerate() {
@@ -51,47 +60,58 @@ impl Locator {
             let Some((key, rest)) = split_key(content) else {
                 continue;
             };
-            while stack.last().is_some_and(|(i, _)| *i >= indent) {
-                stack.pop();
+            while indents.last().is_some_and(|i| *i >= indent) {
+                indents.pop();
+                ends.pop();
             }
-            let mut path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
-            path.push(key.clone());
-            keys.push(KeyAt {
-                path,
+            path.truncate(ends.last().copied().unwrap_or(0));
+            if !ends.is_empty() {
+                path.push(SEP);
+            }
+            path.push_str(&key);
+            let at = KeyAt {
                 line: idx + 1,
                 column: indent + 1,
-            });
+            };
+            match keys.get_mut(path.as_str()) {
+                Some(v) => v.push(at),
+                None => {
+                    keys.insert(path.clone(), vec![at]);
+                }
+            }
             let rest = strip_comment(rest).trim();
             if rest.is_empty() {
-                stack.push((indent, key));
+                indents.push(indent);
+                ends.push(path.len());
             } else if rest.starts_with('|') || rest.starts_with('>') {
                 block_scalar = Some(indent);
             }
         }
-        let mut index: std::collections::HashMap<Vec<String>, Vec<KeyAt>> =
-            std::collections::HashMap::new();
-        for k in keys {
-            index.entry(k.path.clone()).or_default().push(k);
-        }
-        Locator { keys: index }
+        Locator { keys }
     }
 
     /// The `nth` (0-based) occurrence of the key at `path`.
     pub fn find(&self, path: &[&str], nth: usize) -> Option<&KeyAt> {
-        let path: Vec<String> = path.iter().map(|p| p.to_string()).collect();
-        self.keys.get(&path).and_then(|v| v.get(nth))
+        let mut joined = String::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+        for (i, p) in path.iter().enumerate() {
+            if i > 0 {
+                joined.push(SEP);
+            }
+            joined.push_str(p);
+        }
+        self.keys.get(&joined).and_then(|v| v.get(nth))
     }
 }
 
 /// Splits `key: rest` (plain, single- or double-quoted key).
-fn split_key(content: &str) -> Option<(String, &str)> {
+fn split_key(content: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, after) = if let Some(q @ ('"' | '\'')) = content.chars().next() {
         let end = closing_quote(content, q)?;
         let inner = &content[1..end];
         let key = if q == '"' {
-            unescape(inner)
+            Cow::Owned(unescape(inner))
         } else {
-            inner.replace("''", "'")
+            Cow::Owned(inner.replace("''", "'"))
         };
         (key, content[end + 1..].trim_start())
     } else {
@@ -114,7 +134,7 @@ fn split_key(content: &str) -> Option<(String, &str)> {
             }
         }
         let i = colon?;
-        return Some((content[..i].trim_end().to_string(), &content[i + 1..]));
+        return Some((Cow::Borrowed(content[..i].trim_end()), &content[i + 1..]));
     };
     after.strip_prefix(':').map(|rest| (key, rest))
 }

@@ -163,7 +163,7 @@ impl AtBoot {
         offline: bool,
     ) -> AtBoot {
         let prov = boot.provenance(key);
-        let fits = |raw: &Option<String>| {
+        let fits = |raw: &Option<std::rc::Rc<str>>| {
             raw.as_deref()
                 .and_then(|v| Value::from_write(v, param))
                 .is_some_and(|v| satisfies(target, &v))

@@ -174,6 +174,10 @@ pub fn is_valid_name(name: &str) -> bool {
         && name.len() <= 128
 }
 
+// `PRECOMPILED`: each built-in profile's YAML as a JSON document, made by
+// src/build.rs.
+include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
+
 impl Profile {
     /// Parses and validates one profile file.
     pub fn parse(
@@ -181,6 +185,30 @@ impl Profile {
         source: Source,
         bytes: &[u8],
         known: KeyCheck,
+    ) -> Result<Profile, Error> {
+        Profile::parse_document(name, source, bytes, known, None)
+    }
+
+    /// Parses and validates the built-in profile `name` whose YAML is
+    /// `text`, from the JSON document the build made of it: the same tree,
+    /// without the YAML parser's cost, and the same validation.
+    pub fn parse_builtin(name: &str, text: &str, known: KeyCheck) -> Result<Profile, Error> {
+        let document = PRECOMPILED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, json)| *json);
+        Profile::parse_document(name, Source::Builtin, text.as_bytes(), known, document)
+    }
+
+    /// `parse`, taking the raw form from `document` (JSON) when given and
+    /// well formed, else from the YAML in `bytes`. Either way the limits
+    /// and every check below apply to the same tree.
+    fn parse_document(
+        name: &str,
+        source: Source,
+        bytes: &[u8],
+        known: KeyCheck,
+        document: Option<&str>,
     ) -> Result<Profile, Error> {
         let file = source.label(name);
         let at = |line: Option<usize>, column: Option<usize>, key: Option<&str>| Location {
@@ -223,7 +251,12 @@ impl Profile {
             ));
         }
         let locator = Locator::scan(text);
-        let raw: RawProfile = serde_yaml::from_str(text).map_err(|e| {
+        let precompiled = document.and_then(|json| serde_json::from_str::<RawProfile>(json).ok());
+        let raw: RawProfile = match precompiled {
+            Some(raw) => Ok(raw),
+            None => serde_yaml::from_str(text),
+        }
+        .map_err(|e| {
             let (problem, field, key) = shape_problem(&e);
             let found = field
                 .as_deref()
@@ -727,6 +760,21 @@ impl Serialize for OrderedEntries<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The build's JSON documents give exactly what the YAML gives, for
+    /// every built-in (and they exist: the fast path is taken).
+    #[test]
+    fn precompiled_builtins_match_their_yaml() {
+        assert_eq!(PRECOMPILED.len(), crate::library::BUILTIN.len());
+        for (name, text) in crate::library::BUILTIN {
+            let json = PRECOMPILED.iter().find(|(n, _)| n == name).unwrap().1;
+            assert!(serde_json::from_str::<RawProfile>(json).is_ok(), "{name}");
+            let fast = Profile::parse_builtin(name, text, None).unwrap();
+            let slow = Profile::parse(name, Source::Builtin, text.as_bytes(), None).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{name}");
+            assert!(!fast.entries.is_empty() && fast.entries.iter().all(|e| e.line.is_some()));
+        }
+    }
 
     fn parse(text: &str) -> Result<Profile, Error> {
         Profile::parse("t", Source::File("t.yaml".into()), text.as_bytes(), None)

@@ -230,6 +230,22 @@ impl Root {
         read_regular(fd, cap)
     }
 
+    /// `read`, with the (device, inode) of the file read: a link and its
+    /// target are one file.
+    pub fn read_identified(
+        &self,
+        sys: &Path,
+        cap: u64,
+    ) -> Result<(Vec<u8>, (u64, u64)), ReadError> {
+        let fd = self.open_in(
+            sys,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+            true,
+        )?;
+        read_regular_identified(fd, cap)
+    }
+
     /// `read`, as text (invalid UTF-8 replaced).
     pub fn read_string(&self, sys: &Path, cap: u64) -> Result<String, ReadError> {
         self.read(sys, cap)
@@ -400,7 +416,14 @@ pub fn read_host(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
 
 /// Reads an open file if it is a regular file, at most `cap` bytes.
 fn read_regular(fd: OwnedFd, cap: u64) -> Result<Vec<u8>, ReadError> {
+    read_regular_identified(fd, cap).map(|(bytes, _)| bytes)
+}
+
+/// `read_regular`, with the file's (device, inode) from the same fstat.
+fn read_regular_identified(fd: OwnedFd, cap: u64) -> Result<(Vec<u8>, (u64, u64)), ReadError> {
     let st = rfs::fstat(&fd).map_err(errno)?;
+    #[allow(clippy::unnecessary_cast)]
+    let identity = (st.st_dev as u64, st.st_ino as u64);
     let kind = FileType::from_raw_mode(st.st_mode);
     if kind != FileType::RegularFile {
         return Err(ReadError::NotRegular(kind_name(kind)));
@@ -409,14 +432,24 @@ fn read_regular(fd: OwnedFd, cap: u64) -> Result<Vec<u8>, ReadError> {
     if len > cap {
         return Err(ReadError::TooLarge { cap });
     }
-    let mut buf = Vec::with_capacity(len as usize);
-    std::fs::File::from(fd)
-        .take(cap + 1)
-        .read_to_end(&mut buf)?;
+    // One read of the size fstat gave, plus a byte: shorter means the end
+    // (no second read(2) just to see 0); longer, the file grew: read on.
+    let mut buf = vec![0; len as usize + 1];
+    let mut file = std::fs::File::from(fd);
+    let n = loop {
+        match file.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    buf.truncate(n);
+    if n as u64 > len {
+        (&mut file).take(cap + 1 - n as u64).read_to_end(&mut buf)?;
+    }
     if buf.len() as u64 > cap {
         return Err(ReadError::TooLarge { cap });
     }
-    Ok(buf)
+    Ok((buf, identity))
 }
 
 /// A directory resolved inside the root. Its entries are opened relative
@@ -444,6 +477,17 @@ impl Dir {
 
     /// Reads the regular file `name` (not through a link), at most `cap` bytes.
     pub fn read(&self, name: &OsStr, cap: u64) -> Result<Vec<u8>, ReadError> {
+        self.read_identified(name, cap).map(|(bytes, _)| bytes)
+    }
+
+    /// `read`, with the file's (device, inode). One open relative to this
+    /// directory: cheaper than resolving a whole path under the root, for
+    /// the ten thousand files of a big sysctl.d tree.
+    pub fn read_identified(
+        &self,
+        name: &OsStr,
+        cap: u64,
+    ) -> Result<(Vec<u8>, (u64, u64)), ReadError> {
         let fd = rfs::openat(
             &self.fd,
             name,
@@ -454,7 +498,7 @@ impl Dir {
             rustix::io::Errno::LOOP => ReadError::NotRegular("symbolic link"),
             e => ReadError::Io(errno(e)),
         })?;
-        read_regular(fd, cap)
+        read_regular_identified(fd, cap)
     }
 
     /// Replaces `name` with `content` atomically: a nameless O_TMPFILE in

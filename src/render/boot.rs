@@ -80,13 +80,16 @@ type Provs<'a> = [(&'a BootConfig, Provenance<'a>); 2];
 /// per file line, in file order (procps reads a superset of systemd's).
 fn why_rows<'a>(provs: &Provs<'a>) -> Vec<WhyRow<'a>> {
     let mut rows: Vec<WhyRow> = Vec::new();
+    let mut index: std::collections::HashMap<(FileId, usize), usize> =
+        std::collections::HashMap::new();
     for (c, p) in provs.iter().rev() {
         for l in &p.candidates {
             let id = file_id(c, l);
             let path = c.file_of(l).to_path_buf();
-            let i = match rows.iter().position(|r| r.id == id) {
-                Some(i) => i,
+            let i = match index.get(&id) {
+                Some(&i) => i,
                 None => {
+                    index.insert(id.clone(), rows.len());
                     rows.push(WhyRow {
                         id,
                         line: l,
@@ -288,14 +291,23 @@ impl Renderer {
             } else {
                 let _ = writeln!(t, "  set by, in file order:");
             }
+            // The first row of each value, for "repeats the value of".
+            let mut first_of: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                if let (false, Some(v)) = (r.line.glob, r.line.value.as_deref()) {
+                    first_of.entry(v).or_insert(i);
+                }
+            }
             for (i, r) in rows.iter().enumerate() {
                 let l = r.line;
-                let same_value_before = rows[..i]
-                    .iter()
-                    .find(|e| {
-                        !e.line.glob && !l.glob && l.value.is_some() && e.line.value == l.value
-                    })
-                    .map(|e| format!("{}:{}", e.paths[0].display(), e.line.line));
+                let same_value_before = match (l.glob, l.value.as_deref()) {
+                    (false, Some(v)) => first_of.get(v).filter(|&&f| f < i).map(|&f| {
+                        let e = &rows[f];
+                        format!("{}:{}", e.paths[0].display(), e.line.line)
+                    }),
+                    _ => None,
+                };
                 let assignment = match &l.value {
                     Some(v) => format!("{} = {v}", l.written),
                     None => format!("-{} (excluded from globs)", l.written),
@@ -349,7 +361,7 @@ impl Renderer {
             if l.glob {
                 return None;
             }
-            match winners.get(l.path.as_str()) {
+            match winners.get(&*l.path) {
                 Some(Some(w)) if *w != idx => {
                     let wl = &cfg.lines[*w];
                     let at = format!("{}:{}", cfg.file_of(wl).display(), wl.line);
@@ -487,11 +499,14 @@ fn why_json(
         .iter()
         .map(|(c, p)| {
             let src = BootSourceJson {
-                value: p.winner.and_then(|w| w.value.clone()).or_else(|| {
-                    kernel_default
-                        .clone()
-                        .filter(|_| p.later_interfaces.is_none())
-                }),
+                value: p
+                    .winner
+                    .and_then(|w| w.value.as_deref().map(str::to_string))
+                    .or_else(|| {
+                        kernel_default
+                            .clone()
+                            .filter(|_| p.later_interfaces.is_none())
+                    }),
                 file: p.winner.map(|w| c.file_of(w).display().to_string()),
                 line: p.winner.map(|w| w.line),
                 kernel_default: p.winner.is_none()
@@ -516,8 +531,8 @@ fn why_json(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             line: r.line.line,
-            written: r.line.written.clone(),
-            value: r.line.value.clone(),
+            written: r.line.written.to_string(),
+            value: r.line.value.as_deref().map(str::to_string),
             glob: r.line.glob,
             wins: r.wins.clone(),
             read_by: r.read_by.clone(),

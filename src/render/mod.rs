@@ -68,9 +68,23 @@ impl Renderer {
         Renderer { format, color }
     }
 
-    /// Writes a whole view in one call; a closed pipe is not an error.
+    /// Writes a whole view in one write; a closed pipe is not an error.
+    /// Without colour (a pipe, NO_COLOR...) tcptune's own colour codes are
+    /// cut out here: after `guard` no other escape sequence is left.
     fn write_out(&self, text: &str) -> Result<(), Error> {
-        let mut out = anstream::AutoStream::new(io::stdout().lock(), self.color);
+        let stdout = io::stdout();
+        let colour = anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never;
+        let colour = match self.color {
+            anstream::ColorChoice::Always | anstream::ColorChoice::AlwaysAnsi => true,
+            anstream::ColorChoice::Never => false,
+            anstream::ColorChoice::Auto => colour,
+        };
+        let text = if colour {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            sanitize::strip_sgr(text)
+        };
+        let mut out = stdout.lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Output(e)),
             _ => Ok(()),

@@ -82,7 +82,25 @@ pub fn guard(text: &str) -> Cow<'_, str> {
             && is_unsafe(c)
             && !(c == '\x1b' && OWN_SGR.iter().any(|s| text[i..].starts_with(s)))
     };
-    if !text.char_indices().any(|(i, c)| unsafe_at(i, c)) {
+    // Fast path, byte by byte: printable ASCII and newlines are safe; any
+    // other byte (ESC, other controls, non-ASCII) is looked at as a char.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut clean_so_far = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) || b == b'\n' {
+            i += 1;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("a char boundary");
+        if unsafe_at(i, c) {
+            clean_so_far = false;
+            break;
+        }
+        i += c.len_utf8();
+    }
+    if clean_so_far {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -96,6 +114,30 @@ pub fn guard(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` without tcptune's own colour codes, for a destination without
+/// colour. Only after `guard`: every ESC left then starts one of them.
+pub fn strip_sgr(text: &str) -> Cow<'_, str> {
+    if !text.as_bytes().contains(&0x1b) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        match OWN_SGR.iter().find(|s| after.starts_with(**s)) {
+            Some(sgr) => rest = &after[sgr.len()..],
+            None => {
+                // Not ours (cannot happen after guard): kept, escaped.
+                out.push_str("\\x1b");
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +148,15 @@ mod tests {
         assert_eq!(clean("a\rb\0c\nd\u{202e}e"), "a\\rb\\0c\\nd\\u{202e}e");
         assert_eq!(clean("\u{9b}31m"), "\\x9b31m");
         assert!(matches!(clean("plain text, ünïcode"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn own_colours_are_stripped_for_a_pipe() {
+        assert_eq!(
+            strip_sgr("\x1b[1mbold\x1b[0m and \x1b[31mred\x1b[0m"),
+            "bold and red"
+        );
+        assert!(matches!(strip_sgr("plain"), Cow::Borrowed(_)));
     }
 
     #[test]

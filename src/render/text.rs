@@ -17,38 +17,51 @@ pub fn wrap(text: &str, indent: usize, width: usize) -> String {
 /// Wraps `text` after `prefix` (kept as is, alignment spaces included),
 /// continuation lines indented by `rest`.
 pub(super) fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> String {
+    let mut out = String::with_capacity(prefix.len() + text.len() + 8);
+    out.push_str(prefix);
     // Most lines fit: skip the word splitting.
     if visible_len(prefix) + visible_len(text) <= width
         && !text.contains(['\n', '\t'])
         && !text.contains("  ")
     {
-        return format!("{prefix}{text}").trim_end().to_string();
+        out.push_str(text);
+        truncate_end(&mut out);
+        return out;
     }
-    let mut out = String::new();
-    let mut line = prefix.to_string();
+    let mut line_len = visible_len(prefix);
     let mut fresh = true;
     for word in glue_units(text) {
-        let word = word.as_str();
-        if !fresh && visible_len(&line) + 1 + visible_len(word) > width {
-            out.push_str(line.trim_end());
+        let len = visible_len(&word);
+        if !fresh && line_len + 1 + len > width {
+            truncate_end(&mut out);
             out.push('\n');
-            line = " ".repeat(rest);
+            out.extend(std::iter::repeat_n(' ', rest));
+            line_len = rest;
             fresh = true;
         }
         if !fresh {
-            line.push(' ');
+            out.push(' ');
+            line_len += 1;
         }
-        line.push_str(word);
+        out.push_str(&word);
+        line_len += len;
         fresh = false;
     }
-    out.push_str(line.trim_end());
+    truncate_end(&mut out);
     out
+}
+
+/// Drops trailing white space in place.
+fn truncate_end(s: &mut String) {
+    let kept = s.trim_end().len();
+    s.truncate(kept);
 }
 
 /// Words of `text`, with a unit kept on the line of its number ("2 h",
 /// "15 s") so durations never break across lines.
-pub(super) fn glue_units(text: &str) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
+pub(super) fn glue_units(text: &str) -> Vec<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    let mut words: Vec<Cow<'_, str>> = Vec::new();
     for w in text.split_whitespace() {
         let bare = w.trim_end_matches([',', ';', ')', '.', ':']);
         let after_number = words
@@ -56,10 +69,11 @@ pub(super) fn glue_units(text: &str) -> Vec<String> {
             .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()));
         match words.last_mut() {
             Some(prev) if after_number && matches!(bare, "s" | "ms" | "min" | "h") => {
-                prev.push(' ');
-                prev.push_str(w);
+                let joined = prev.to_mut();
+                joined.push(' ');
+                joined.push_str(w);
             }
-            _ => words.push(w.to_string()),
+            _ => words.push(Cow::Borrowed(w)),
         }
     }
     words
@@ -67,6 +81,9 @@ pub(super) fn glue_units(text: &str) -> Vec<String> {
 
 /// Length on screen, not counting ANSI escape sequences.
 pub(super) fn visible_len(s: &str) -> usize {
+    if s.is_ascii() && !s.as_bytes().contains(&0x1b) {
+        return s.len();
+    }
     let mut n = 0;
     let mut in_escape = false;
     for c in s.chars() {
