@@ -11,8 +11,14 @@ use std::process::Command;
 
 use common::{repo, tcptune};
 
-/// The venv's bin directory, installing ansible-core there the first time.
+/// The venv's bin directory, installing ansible-core there the first time
+/// (once per run: the tests run in parallel threads of this process).
 fn ansible() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(install_ansible).clone()
+}
+
+fn install_ansible() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ansible-venv");
     let bin = venv.join("bin");
     if bin.join("ansible-playbook").exists() {
