@@ -133,6 +133,15 @@ impl Change {
                 }
             }
             match prov.winner {
+                // Another file wins with the value we want: the boot
+                // outcome is ours, and check calls it in sync, so it is
+                // listed among the others, not a conflict.
+                Some(w)
+                    if after.file_of(w) != file
+                        && w.value.as_deref().is_some_and(|v| {
+                            let p = catalog::find(&s.key);
+                            Value::from_kernel(v, p).as_ref() == Some(&s.value)
+                        }) => {}
                 Some(w) if after.file_of(w) != file => {
                     self.overridden.push((
                         s.key.clone(),

@@ -246,6 +246,28 @@ fn a_later_file_makes_apply_refuse_every_time_not_only_the_first() {
     );
 }
 
+/// A later file that sets a key to the value the profile wants is no
+/// conflict: the boot outcome is the profile's, check says in sync, and
+/// apply must agree (found by the random layouts above, seed 17 on CI).
+#[test]
+fn a_later_file_with_the_same_value_is_not_a_conflict() {
+    let out = tcptune(&["list"])
+        .boot_file("/etc/sysctl.conf", "net.ipv4.tcp_synack_retries = 2\n")
+        .after("T=\"$1 --loader procps\"; echo 2 > /proc/sys/net/ipv4/tcp_synack_retries")
+        .after("$T check web-server >/dev/null; echo \"check: $?\"")
+        .after("$T apply web-server --yes >/dev/null; echo \"apply: $?\"; $T check web-server; echo \"after: $?\"")
+        .after("$T apply web-server --yes --dry-run | tail -1")
+        .run();
+    assert!(
+        out.after.contains("check: 1\napply: 0\nafter: 0\n")
+            && out
+                .after
+                .ends_with("Nothing to do: the live values and the file are already in place.\n"),
+        "{}",
+        out.after
+    );
+}
+
 #[test]
 fn no_change_without_a_terminal_or_yes() {
     let out = tcptune(&["list"])
