@@ -221,13 +221,18 @@ impl Root {
     /// Reads a regular file, at most `cap` bytes; FIFOs and devices are
     /// refused without blocking on them.
     pub fn read(&self, sys: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-        let fd = self.open_in(
+        read_regular(self.open_to_read(sys)?, cap)
+    }
+
+    /// Opens `sys` (links followed inside the root) for reading without
+    /// blocking: a FIFO or device opens but is never waited on.
+    fn open_to_read(&self, sys: &Path) -> io::Result<OwnedFd> {
+        self.open_in(
             sys,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
             Mode::empty(),
             true,
-        )?;
-        read_regular(fd, cap)
+        )
     }
 
     /// `read`, with the (device, inode) of the file read: a link and its
@@ -237,13 +242,7 @@ impl Root {
         sys: &Path,
         cap: u64,
     ) -> Result<(Vec<u8>, (u64, u64)), ReadError> {
-        let fd = self.open_in(
-            sys,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
-            Mode::empty(),
-            true,
-        )?;
-        read_regular_identified(fd, cap)
+        read_regular_identified(self.open_to_read(sys)?, cap)
     }
 
     /// `read`, as text (invalid UTF-8 replaced).
@@ -255,12 +254,7 @@ impl Root {
     /// A /proc/sys value. No fstat: procfs files are what they say, and
     /// O_NONBLOCK plus the cap keep a fake root's FIFO or device harmless.
     pub fn read_proc(&self, sys: &Path) -> io::Result<String> {
-        let fd = self.open_in(
-            sys,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
-            Mode::empty(),
-            true,
-        )?;
+        let fd = self.open_to_read(sys)?;
         let mut buf = Vec::with_capacity(64);
         std::fs::File::from(fd)
             .take(64 * 1024)
