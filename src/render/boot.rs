@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::sanitize::clean;
-use super::text::{hang, wrap};
+use super::text::{hang, hang_into, wrap};
 use super::{BAD, BOLD, DIM, Renderer, SCHEMA, width};
 use std::path::PathBuf;
 
@@ -344,6 +344,16 @@ impl Renderer {
     /// `files`: every file in load order, annotated.
     pub fn files(&self, cfg: &BootConfig, detected: Loader) -> Result<(), Error> {
         let winners = cfg.explicit_winners();
+        // "FILE:LINE" of each winning line, made once: most lines of a
+        // large tree are overridden by one of a few winners.
+        let at_of: rustc_hash::FxHashMap<usize, String> = winners
+            .values()
+            .flatten()
+            .map(|&w| {
+                let wl = &cfg.lines[w];
+                (w, format!("{}:{}", cfg.file_of(wl).display(), wl.line))
+            })
+            .collect();
         // Lines are stored file by file, so each file's lines are a range.
         let lines_of = |i: usize| {
             let (start, end) = (
@@ -357,17 +367,15 @@ impl Renderer {
         };
         // Another line decides this one's key: with another value (this
         // line is dead), or with the same one (a repeat, not an override).
-        let decided_by = |idx: usize, l: &Line| -> Option<(String, bool)> {
+        let decided_by = |idx: usize, l: &Line| -> Option<(&str, bool)> {
             if l.glob {
                 return None;
             }
             match winners.get(&*l.path) {
                 Some(Some(w)) if *w != idx => {
-                    let wl = &cfg.lines[*w];
-                    let at = format!("{}:{}", cfg.file_of(wl).display(), wl.line);
-                    Some((at, wl.value == l.value))
+                    Some((at_of[w].as_str(), cfg.lines[*w].value == l.value))
                 }
-                Some(None) if l.value.is_some() => Some(("a later exclusion".to_string(), false)),
+                Some(None) if l.value.is_some() => Some(("a later exclusion", false)),
                 _ => None,
             }
         };
@@ -440,33 +448,47 @@ impl Renderer {
                 let _ = write!(head, "\n  replaces {}", clean(&r.display().to_string()));
             }
             let _ = writeln!(t, "{head}");
+            // Buffers reused line after line: a tree of 10,000 files has
+            // 100,000 lines.
+            let (mut number, mut text, mut body) = (String::new(), String::new(), String::new());
             for (idx, l) in lines_of(i) {
-                let text = match &l.value {
-                    Some(v) => format!(
-                        "{}{} = {v}",
-                        if l.ignore_failure { "-" } else { "" },
-                        l.written
-                    ),
-                    None => format!("-{}", l.written),
-                };
-                let note = match (dead_by(idx, l), same_as(idx, l)) {
-                    (Some(by), _) => format!(" {DIM}(dead: overridden by {by}){DIM:#}"),
-                    (None, Some(at)) => {
-                        format!(" {DIM}(the same value is also set at {at}){DIM:#}")
+                text.clear();
+                match &l.value {
+                    Some(v) => {
+                        if l.ignore_failure {
+                            text.push('-');
+                        }
+                        text.push_str(&l.written);
+                        text.push_str(" = ");
+                        text.push_str(v);
                     }
-                    _ if l.glob => " (glob)".to_string(),
-                    _ => String::new(),
-                };
-                let _ = writeln!(
-                    t,
-                    "{}",
-                    hang(
-                        &format!("{:>5}  ", l.line),
-                        &format!("{}{note}", clean(&text)),
-                        9,
-                        width()
-                    )
-                );
+                    None => {
+                        text.push('-');
+                        text.push_str(&l.written);
+                    }
+                }
+                body.clear();
+                body.push_str(&clean(&text));
+                match (dead_by(idx, l), same_as(idx, l)) {
+                    (Some(by), _) => {
+                        let _ = write!(body, " {DIM}(dead: overridden by {by}){DIM:#}");
+                    }
+                    (None, Some(at)) => {
+                        let _ = write!(body, " {DIM}(the same value is also set at {at}){DIM:#}");
+                    }
+                    _ if l.glob => body.push_str(" (glob)"),
+                    _ => {}
+                }
+                number.clear();
+                let _ = write!(number, "{:>5}  ", l.line);
+                hang_into(&mut t, &number, &body, 9, width());
+                t.push('\n');
+            }
+            // Out in pieces, at file boundaries: 10,000 files make about
+            // 10 MB of text, which need not all be held at once.
+            if t.len() >= 1 << 16 {
+                self.emit(&t)?;
+                t.clear();
             }
         }
         if !cfg.warnings.is_empty() {

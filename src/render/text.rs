@@ -18,22 +18,35 @@ pub fn wrap(text: &str, indent: usize, width: usize) -> String {
 /// continuation lines indented by `rest`.
 pub(super) fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> String {
     let mut out = String::with_capacity(prefix.len() + text.len() + 8);
+    hang_into(&mut out, prefix, text, rest, width);
+    out
+}
+
+/// `hang`, appended to `out` (no allocation of its own: `files` lays out
+/// 100,000 lines this way).
+pub(super) fn hang_into(out: &mut String, prefix: &str, text: &str, rest: usize, width: usize) {
+    let start = out.len();
     out.push_str(prefix);
+    let mut line_len = visible_len(prefix);
     // Most lines fit: skip the word splitting.
-    if visible_len(prefix) + visible_len(text) <= width
-        && !text.contains(['\n', '\t'])
-        && !text.contains("  ")
+    if line_len + visible_len(text) <= width && !text.contains(['\n', '\t']) && !text.contains("  ")
     {
         out.push_str(text);
-        truncate_end(&mut out);
-        return out;
+        truncate_end(out, start);
+        return;
     }
-    let mut line_len = visible_len(prefix);
     let mut fresh = true;
-    for word in glue_units(text) {
-        let len = visible_len(&word);
+    let mut words = text.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        // A unit stays on the line of its number ("2 h", "15 s").
+        let unit = if word.ends_with(|c: char| c.is_ascii_digit()) {
+            words.next_if(|w| is_unit(w))
+        } else {
+            None
+        };
+        let len = visible_len(word) + unit.map_or(0, |u| 1 + visible_len(u));
         if !fresh && line_len + 1 + len > width {
-            truncate_end(&mut out);
+            truncate_end(out, start);
             out.push('\n');
             out.extend(std::iter::repeat_n(' ', rest));
             line_len = rest;
@@ -43,40 +56,29 @@ pub(super) fn hang(prefix: &str, text: &str, rest: usize, width: usize) -> Strin
             out.push(' ');
             line_len += 1;
         }
-        out.push_str(&word);
+        out.push_str(word);
+        if let Some(u) = unit {
+            out.push(' ');
+            out.push_str(u);
+        }
         line_len += len;
         fresh = false;
     }
-    truncate_end(&mut out);
-    out
+    truncate_end(out, start);
 }
 
-/// Drops trailing white space in place.
-fn truncate_end(s: &mut String) {
-    let kept = s.trim_end().len();
+/// Drops trailing white space in place, never before `start`.
+fn truncate_end(s: &mut String, start: usize) {
+    let kept = start + s[start..].trim_end().len();
     s.truncate(kept);
 }
 
-/// Words of `text`, with a unit kept on the line of its number ("2 h",
-/// "15 s") so durations never break across lines.
-pub(super) fn glue_units(text: &str) -> Vec<std::borrow::Cow<'_, str>> {
-    use std::borrow::Cow;
-    let mut words: Vec<Cow<'_, str>> = Vec::new();
-    for w in text.split_whitespace() {
-        let bare = w.trim_end_matches([',', ';', ')', '.', ':']);
-        let after_number = words
-            .last()
-            .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()));
-        match words.last_mut() {
-            Some(prev) if after_number && matches!(bare, "s" | "ms" | "min" | "h") => {
-                let joined = prev.to_mut();
-                joined.push(' ');
-                joined.push_str(w);
-            }
-            _ => words.push(Cow::Borrowed(w)),
-        }
-    }
-    words
+/// A time unit, with the punctuation that may follow it.
+fn is_unit(word: &str) -> bool {
+    matches!(
+        word.trim_end_matches([',', ';', ')', '.', ':']),
+        "s" | "ms" | "min" | "h"
+    )
 }
 
 /// Length on screen, not counting ANSI escape sequences.
