@@ -93,19 +93,62 @@ pub const DIRS: [&str; 4] = [
 const LIB_DIR: &str = "/lib/sysctl.d";
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 
+/// A shared, immutable text: one pointer wide (an `Rc<str>` is two), so a
+/// `Line` of a hundred-thousand-line tree stays small.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Rc<Box<str>>);
+
+impl Text {
+    fn new(s: &str) -> Text {
+        Text(Rc::new(Box::from(s)))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
 /// One assignment (or `-key` exclusion) as written in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    /// Index into `BootConfig::files`.
-    pub file: usize,
-    pub line: usize,
+    /// Index into `BootConfig::files` (u32 and u32: a line of a large tree
+    /// is 40 bytes, not 48).
+    pub file: u32,
+    pub line: u32,
     /// The key as written, without a leading `-`. Keys and values repeat
     /// across files: each distinct text is stored once (`Interner`).
-    pub written: Rc<str>,
+    pub written: Text,
     /// Normalised to a path below /proc/sys (`net/ipv4/tcp_fin_timeout`).
-    pub path: Rc<str>,
+    pub path: Text,
     /// `None` for a `-key` exclusion.
-    pub value: Option<Rc<str>>,
+    pub value: Option<Text>,
     pub ignore_failure: bool,
     pub glob: bool,
 }
@@ -115,24 +158,24 @@ pub struct Line {
 /// and each distinct key is normalised once.
 #[derive(Debug, Clone, Default)]
 struct Interner {
-    texts: FxHashSet<Rc<str>>,
+    texts: FxHashSet<Text>,
     /// A key as written → its normalised path.
-    keys: FxHashMap<Rc<str>, Rc<str>>,
+    keys: FxHashMap<Text, Text>,
     scratch: String,
 }
 
 impl Interner {
-    fn get(&mut self, text: &str) -> Rc<str> {
+    fn get(&mut self, text: &str) -> Text {
         if let Some(t) = self.texts.get(text) {
             return t.clone();
         }
-        let t: Rc<str> = Rc::from(text);
+        let t = Text::new(text);
         self.texts.insert(t.clone());
         t
     }
 
     /// A written key and its normalised path, both shared.
-    fn key(&mut self, written: &str) -> (Rc<str>, Rc<str>) {
+    fn key(&mut self, written: &str) -> (Text, Text) {
         if let Some((w, p)) = self.keys.get_key_value(written) {
             return (w.clone(), p.clone());
         }
@@ -140,7 +183,7 @@ impl Interner {
         normalize_into(written, &mut scratch);
         let path = self.get(&scratch);
         self.scratch = scratch;
-        let written: Rc<str> = Rc::from(written);
+        let written = Text::new(written);
         self.keys.insert(written.clone(), path.clone());
         (written, path)
     }
@@ -151,28 +194,32 @@ impl Interner {
 #[derive(Debug, Clone, Default)]
 struct Index {
     /// Explicit (non-glob) lines by path, in file order.
-    by_path: FxHashMap<Rc<str>, Vec<usize>>,
+    by_path: FxHashMap<Text, Vec<u32>>,
     /// Glob lines, in file order.
     globs: Vec<usize>,
-    /// Line → its place in the load order (`usize::MAX`: not applied).
-    position: Vec<usize>,
+    /// Line → its place in the load order (`u32::MAX`: not applied).
+    position: Vec<u32>,
 }
 
 impl Index {
     fn build(lines: &[Line], order: &[usize]) -> Index {
         let mut index = Index {
-            position: vec![usize::MAX; lines.len()],
+            position: vec![u32::MAX; lines.len()],
             ..Index::default()
         };
         for (i, l) in lines.iter().enumerate() {
             if l.glob {
                 index.globs.push(i);
             } else {
-                index.by_path.entry(l.path.clone()).or_default().push(i);
+                index
+                    .by_path
+                    .entry(l.path.clone())
+                    .or_default()
+                    .push(i as u32);
             }
         }
         for (p, &i) in order.iter().enumerate() {
-            index.position[i] = p;
+            index.position[i] = p as u32;
         }
         index
     }
@@ -356,9 +403,10 @@ impl BootConfig {
         if is_separate_dir(root, LIB_DIR, "/usr/lib/sysctl.d") {
             dirs.push(LIB_DIR);
         }
-        // (name, path, kind, replaced paths, is a link), one per name.
-        let mut chosen: Vec<(String, PathBuf, Kind, Vec<PathBuf>, bool)> = Vec::new();
-        let mut by_name: HashMap<String, usize> = HashMap::new();
+        // (path, kind, replaced paths, is a link), one per file name; the
+        // name itself only in `by_name` (10,000 files: no second copy).
+        let mut chosen: Vec<(PathBuf, Kind, Vec<PathBuf>, bool)> = Vec::new();
+        let mut by_name: FxHashMap<String, usize> = FxHashMap::default();
         for dir in dirs {
             // A missing directory lists nothing (the overlay may still go there).
             let mut names: Vec<(String, Option<FileType>)> = root
@@ -381,7 +429,7 @@ impl BootConfig {
             for (name, file_type) in names {
                 let path = Path::new(dir).join(&name);
                 if let Some(&i) = by_name.get(&name) {
-                    chosen[i].3.push(path);
+                    chosen[i].2.push(path);
                     continue;
                 }
                 let is_overlay = cfg.overlay.as_ref().is_some_and(|(o, _)| *o == path);
@@ -390,13 +438,15 @@ impl BootConfig {
                 } else {
                     entry_kind(root, &path, file_type)
                 };
-                by_name.insert(name.clone(), chosen.len());
+                by_name.insert(name, chosen.len());
                 let is_link = file_type == Some(FileType::Symlink);
-                chosen.push((name, path, kind, Vec::new(), is_link));
+                chosen.push((path, kind, Vec::new(), is_link));
             }
         }
-        chosen.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, path, kind, replaces, is_link) in chosen {
+        drop(by_name);
+        // By file name, as the loaders order them (the path ends with it).
+        chosen.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+        for (path, kind, replaces, is_link) in chosen {
             cfg.add_file(root, reads, path, kind, replaces, is_link);
         }
         let conf = Path::new(SYSCTL_CONF);
@@ -547,8 +597,8 @@ impl BootConfig {
                     let glob = written.contains(['*', '?', '[']);
                     let (written, path) = self.interner.key(written);
                     self.lines.push(Line {
-                        file: index,
-                        line: n,
+                        file: index as u32,
+                        line: n as u32,
                         path,
                         written,
                         value: value.map(|v| self.interner.get(v)),
@@ -568,8 +618,8 @@ impl BootConfig {
         // The explicit lines the loader applies, in load order.
         let mut explicit: Vec<&Line> = own
             .iter()
-            .filter(|&&i| pos[i] != usize::MAX)
-            .map(|&i| &self.lines[i])
+            .filter(|&&i| pos[i as usize] != u32::MAX)
+            .map(|&i| &self.lines[i as usize])
             .collect();
         explicit.sort_by_key(|l| pos[self.line_index(l)]);
         let matching_globs = || {
@@ -581,7 +631,7 @@ impl BootConfig {
         };
         let winner = if explicit.is_empty() {
             matching_globs()
-                .filter(|l| pos[self.line_index(l)] != usize::MAX)
+                .filter(|l| pos[self.line_index(l)] != u32::MAX)
                 .max_by_key(|l| pos[self.line_index(l)])
         } else {
             match self.loader {
@@ -605,7 +655,7 @@ impl BootConfig {
                 }
             }
         };
-        let mut candidates: Vec<&Line> = own.iter().map(|&i| &self.lines[i]).collect();
+        let mut candidates: Vec<&Line> = own.iter().map(|&i| &self.lines[i as usize]).collect();
         candidates.extend(matching_globs());
         let excluded_by = match winner {
             None if candidates.iter().any(|l| l.glob) => candidates
@@ -668,7 +718,7 @@ impl BootConfig {
     }
 
     pub fn file_of(&self, line: &Line) -> &Path {
-        &self.files[line.file].path
+        &self.files[line.file as usize].path
     }
 
     /// The index in `lines` of a line borrowed from it.
@@ -679,11 +729,14 @@ impl BootConfig {
 
     /// Where line `i` comes in the load order (`usize::MAX`: never applied).
     pub fn position(&self, i: usize) -> usize {
-        self.index.position[i]
+        match self.index.position[i] {
+            u32::MAX => usize::MAX,
+            p => p as usize,
+        }
     }
 
     /// Explicit (non-glob) lines for `path`, in file order.
-    pub fn explicit_lines(&self, path: &str) -> &[usize] {
+    pub fn explicit_lines(&self, path: &str) -> &[u32] {
         self.index.by_path.get(path).map_or(&[], Vec::as_slice)
     }
 

@@ -245,7 +245,7 @@ impl BootConfig {
         if !own.is_empty() {
             let mut valued: Vec<usize> = own
                 .iter()
-                .copied()
+                .map(|&i| i as usize)
                 .filter(|&i| self.position(i) != usize::MAX && self.lines[i].value.is_some())
                 .collect();
             valued.sort_by_key(|&i| self.position(i));

@@ -163,7 +163,7 @@ impl AtBoot {
         offline: bool,
     ) -> AtBoot {
         let prov = boot.provenance(key);
-        let fits = |raw: &Option<std::rc::Rc<str>>| {
+        let fits = |raw: &Option<crate::boot::Text>| {
             raw.as_deref()
                 .and_then(|v| Value::from_write(v, param))
                 .is_some_and(|v| satisfies(target, &v))
@@ -171,7 +171,7 @@ impl AtBoot {
         let (value, source) = match prov.winner {
             Some(l) => (
                 l.value.as_deref().and_then(|v| Value::from_write(v, param)),
-                Some((boot.file_of(l).to_path_buf(), l.line)),
+                Some((boot.file_of(l).to_path_buf(), l.line as usize)),
             ),
             // No file sets it: the running kernel's default loads. Defaults
             // changed between versions (somaxconn 128 -> 4096 in 5.4), so the
@@ -194,7 +194,7 @@ impl AtBoot {
                 .iter()
                 .rev()
                 .find(|l| fits(&l.value))
-                .map(|l| (boot.file_of(l).to_path_buf(), l.line))
+                .map(|l| (boot.file_of(l).to_path_buf(), l.line as usize))
         };
         AtBoot {
             value,

@@ -54,12 +54,12 @@ enum FileId {
 }
 
 fn file_id(c: &BootConfig, l: &Line) -> (FileId, usize) {
-    let f = &c.files[l.file];
+    let f = &c.files[l.file as usize];
     let id = match f.identity {
         Some((dev, ino)) => FileId::Inode(dev, ino),
         None => FileId::Path(f.path.clone()),
     };
-    (id, l.line)
+    (id, l.line as usize)
 }
 
 /// One row of `why`'s "set by" list.
@@ -105,7 +105,7 @@ fn why_rows<'a>(provs: &Provs<'a>) -> Vec<WhyRow<'a>> {
             let r = &mut rows[i];
             if !r.paths.contains(&path) {
                 // A link's own path goes after the file it leads to.
-                if c.files[l.file].is_link {
+                if c.files[l.file as usize].is_link {
                     r.paths.push(path);
                 } else {
                     r.paths.insert(0, path);
@@ -357,8 +357,8 @@ impl Renderer {
         // Lines are stored file by file, so each file's lines are a range.
         let lines_of = |i: usize| {
             let (start, end) = (
-                cfg.lines.partition_point(|l| l.file < i),
-                cfg.lines.partition_point(|l| l.file <= i),
+                cfg.lines.partition_point(|l| (l.file as usize) < i),
+                cfg.lines.partition_point(|l| (l.file as usize) <= i),
             );
             cfg.lines[start..end]
                 .iter()
@@ -530,7 +530,7 @@ fn why_json(
                             .filter(|_| p.later_interfaces.is_none())
                     }),
                 file: p.winner.map(|w| c.file_of(w).display().to_string()),
-                line: p.winner.map(|w| w.line),
+                line: p.winner.map(|w| w.line as usize),
                 kernel_default: p.winner.is_none()
                     && p.later_interfaces.is_none()
                     && kernel_default.is_some(),
@@ -552,7 +552,7 @@ fn why_json(
                 .first()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            line: r.line.line,
+            line: r.line.line as usize,
             written: r.line.written.to_string(),
             value: r.line.value.as_deref().map(str::to_string),
             glob: r.line.glob,
