@@ -429,6 +429,14 @@ impl Renderer {
         if cfg.files.is_empty() {
             t.push_str("  (none)\n");
         }
+        // Buffers reused line after line: a tree of 10,000 files has
+        // 100,000 lines. Without colour, no escapes to lay out and strip.
+        let (dim, undim) = if self.colour() {
+            (DIM.render().to_string(), DIM.render_reset().to_string())
+        } else {
+            (String::new(), String::new())
+        };
+        let (mut number, mut text, mut body) = (String::new(), String::new(), String::new());
         for (i, f) in cfg.files.iter().enumerate() {
             let mut head = format!("\n{BOLD}{}{BOLD:#}", clean(&f.path.display().to_string()));
             match &f.state {
@@ -448,9 +456,6 @@ impl Renderer {
                 let _ = write!(head, "\n  replaces {}", clean(&r.display().to_string()));
             }
             let _ = writeln!(t, "{head}");
-            // Buffers reused line after line: a tree of 10,000 files has
-            // 100,000 lines.
-            let (mut number, mut text, mut body) = (String::new(), String::new(), String::new());
             for (idx, l) in lines_of(i) {
                 text.clear();
                 match &l.value {
@@ -471,10 +476,10 @@ impl Renderer {
                 body.push_str(&clean(&text));
                 match (dead_by(idx, l), same_as(idx, l)) {
                     (Some(by), _) => {
-                        let _ = write!(body, " {DIM}(dead: overridden by {by}){DIM:#}");
+                        let _ = write!(body, " {dim}(dead: overridden by {by}){undim}");
                     }
                     (None, Some(at)) => {
-                        let _ = write!(body, " {DIM}(the same value is also set at {at}){DIM:#}");
+                        let _ = write!(body, " {dim}(the same value is also set at {at}){undim}");
                     }
                     _ if l.glob => body.push_str(" (glob)"),
                     _ => {}

@@ -71,15 +71,20 @@ impl Renderer {
     /// Writes a whole view in one write; a closed pipe is not an error.
     /// Without colour (a pipe, NO_COLOR...) tcptune's own colour codes are
     /// cut out here: after `guard` no other escape sequence is left.
-    fn write_out(&self, text: &str) -> Result<(), Error> {
-        let stdout = io::stdout();
-        let colour = anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never;
-        let colour = match self.color {
+    /// Whether text goes out with its colours (else they are stripped).
+    fn colour(&self) -> bool {
+        match self.color {
             anstream::ColorChoice::Always | anstream::ColorChoice::AlwaysAnsi => true,
             anstream::ColorChoice::Never => false,
-            anstream::ColorChoice::Auto => colour,
-        };
-        let text = if colour {
+            anstream::ColorChoice::Auto => {
+                anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+            }
+        }
+    }
+
+    fn write_out(&self, text: &str) -> Result<(), Error> {
+        let stdout = io::stdout();
+        let text = if self.colour() {
             std::borrow::Cow::Borrowed(text)
         } else {
             sanitize::strip_sgr(text)

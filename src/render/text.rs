@@ -83,8 +83,24 @@ fn is_unit(word: &str) -> bool {
 
 /// Length on screen, not counting ANSI escape sequences.
 pub(super) fn visible_len(s: &str) -> usize {
-    if s.is_ascii() && !s.as_bytes().contains(&0x1b) {
-        return s.len();
+    let bytes = s.as_bytes();
+    if !bytes.contains(&0x1b) && s.is_ascii() {
+        return bytes.len();
+    }
+    if s.is_ascii() {
+        // Byte by byte: ASCII is one column a byte, and an escape runs to
+        // its final 'm'.
+        let mut n = 0;
+        let mut in_escape = false;
+        for &b in bytes {
+            match (in_escape, b) {
+                (false, 0x1b) => in_escape = true,
+                (true, b'm') => in_escape = false,
+                (true, _) => {}
+                (false, _) => n += 1,
+            }
+        }
+        return n;
     }
     let mut n = 0;
     let mut in_escape = false;
