@@ -582,7 +582,11 @@ impl BootConfig {
         }
         let _ = complete;
         for (n, raw) in lines {
-            let text = String::from_utf8_lossy(raw);
+            // Checked the fast way first: almost every line is valid UTF-8.
+            let text = match std::str::from_utf8(raw) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(raw),
+            };
             match parse_line(&text, self.loader) {
                 Parsed::Nothing => {}
                 Parsed::Malformed(kind, message) => self.warn(path, Some(n), kind, message),
