@@ -343,14 +343,15 @@ fn rate_words(rate: f64) -> String {
         return format!("fewer than one ({:.0} a minute)", rate * 60.0);
     }
     if rate >= 10.0 {
-        format!("about {}", thousands(rate.round() as u64))
+        format!("about {}", thousands(rate.round() as i64))
     } else {
         format!("about {:.1}", rate).replace(".0", "")
     }
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
+/// "55,296": digits grouped by thousands (doctor uses it too).
+pub(crate) fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i > 0 && (s.len() - i).is_multiple_of(3) {
@@ -358,7 +359,7 @@ fn thousands(n: u64) -> String {
         }
         out.push(c);
     }
-    out
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn plural(n: i64, word: &str) -> String {
@@ -404,7 +405,7 @@ fn port_range(lo: i64, hi: i64, unprivileged: Option<i64>, reuse: Reuse) -> Effe
         _ => (ports as f64 / tw, held.to_string()),
     };
     let mut e = Effect::new(
-        format!("one destination address and port can take {{}} new connections per second, sustained, before the {} ephemeral ports run out: {how}", thousands(ports.unsigned_abs())),
+        format!("one destination address and port can take {{}} new connections per second, sustained, before the {} ephemeral ports run out: {how}", thousands(ports.abs())),
         rate_words(rate),
     )
     .with(rate, "connections/s");

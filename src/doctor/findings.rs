@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use super::counters::{Movement, Sample};
 use super::sockets::{Listener, Sockets};
+use crate::explain::thousands;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,18 +142,6 @@ impl Evidence<'_> {
             None
         }
     }
-}
-
-fn thousands(n: i64) -> String {
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn rate(r: f64) -> String {
@@ -557,9 +546,6 @@ fn orphan_pressure(e: &Evidence) -> Option<Finding> {
     let max = e.int("net.ipv4.tcp_max_orphans");
     let near = max.is_some_and(|m| m > 0 && orphans * 100 >= m * 80);
     let counter = e.counter_severity(&["TcpExt.TCPAbortOnMemory"]);
-    if !near && counter.is_none() {
-        return None;
-    }
     let severity = match (near, counter) {
         (true, Some(Severity::Warning)) => Severity::Critical,
         (true, _) => Severity::Warning,

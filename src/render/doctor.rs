@@ -15,6 +15,7 @@ use crate::doctor::counters::Movement;
 use crate::doctor::findings::{Finding, Severity, cap, is_full};
 use crate::doctor::sockets::{Listener, Process};
 use crate::error::Error;
+use crate::trust::running_as_root;
 
 #[derive(Serialize)]
 struct ListenerJson<'a> {
@@ -262,10 +263,6 @@ fn trim_float(v: f64) -> String {
     } else {
         format!("{v}")
     }
-}
-
-fn running_as_root() -> bool {
-    rustix::process::geteuid().is_root()
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.

@@ -84,10 +84,10 @@ fn is_unit(word: &str) -> bool {
 /// Length on screen, not counting ANSI escape sequences.
 pub(super) fn visible_len(s: &str) -> usize {
     let bytes = s.as_bytes();
-    if !bytes.contains(&0x1b) && s.is_ascii() {
-        return bytes.len();
-    }
     if s.is_ascii() {
+        if !bytes.contains(&0x1b) {
+            return bytes.len();
+        }
         // Byte by byte: ASCII is one column a byte, and an escape runs to
         // its final 'm'.
         let mut n = 0;
