@@ -13,13 +13,15 @@ pub enum ExitCode {
     Interrupted(i32),
 }
 
-impl From<ExitCode> for std::process::ExitCode {
-    fn from(code: ExitCode) -> Self {
-        std::process::ExitCode::from(match code {
+impl ExitCode {
+    /// The process's exit status.
+    pub fn status(self) -> i32 {
+        match self {
             ExitCode::Success => 0,
             ExitCode::Drift => 1,
             ExitCode::Error => 2,
-            ExitCode::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(2),
-        })
+            ExitCode::Interrupted(signal) if (1..128).contains(&signal) => 128 + signal,
+            ExitCode::Interrupted(_) => 2,
+        }
     }
 }

@@ -40,7 +40,15 @@ fn cargo_deb() -> Command {
 /// Builds the package once per test run.
 fn package() -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tcptune.deb");
+    // The README's command: the repository builds for an explicit target
+    // (.cargo/config.toml), and cargo-deb must be told which.
+    let host = Command::new("rustc")
+        .args(["--print", "host-tuple"])
+        .output()
+        .unwrap();
+    let host = String::from_utf8(host.stdout).unwrap();
     let status = cargo_deb()
+        .args(["--target", host.trim()])
         .args(["--quiet", "--output"])
         .arg(&out)
         .current_dir(repo())
