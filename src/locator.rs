@@ -103,6 +103,27 @@ impl Locator {
     }
 }
 
+/// The first top-level occurrence of `key`: what `Locator::scan(text)
+/// .find(&[key], 0)` gives, without indexing every key. A top-level key
+/// starts its line in block style, and a line at indent 0 is never inside
+/// a nested mapping or a block scalar.
+pub fn top_level(text: &str, key: &str) -> Option<KeyAt> {
+    text.lines().enumerate().find_map(|(idx, raw)| {
+        let content = raw.trim_end();
+        let skip = content.is_empty()
+            || content.starts_with([' ', '#'])
+            || content.starts_with("---")
+            || content.starts_with("...")
+            || content.starts_with("- ")
+            || content == "-";
+        let (found, _) = if skip { None } else { split_key(content) }?;
+        (found == key).then_some(KeyAt {
+            line: idx + 1,
+            column: 1,
+        })
+    })
+}
+
 /// Splits `key: rest` (plain, single- or double-quoted key).
 fn split_key(content: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, after) = if let Some(q @ ('"' | '\'')) = content.chars().next() {
@@ -233,5 +254,30 @@ extends: kernel-defaults
         assert_eq!(l.find(&["extends"], 0).map(|k| k.line), Some(12));
         assert!(l.find(&["description", "text with"], 0).is_none());
         assert!(l.find(&["more"], 0).is_none());
+    }
+
+    #[test]
+    fn top_level_agrees_with_the_full_scan() {
+        let texts = [
+            TEXT,
+            "extends: a\nextends: b\n",
+            "sysctls:\n  extends: nested\n\"extends\": quoted\n",
+            "description: |\n  extends: inside a block scalar\n---\n'extends': x\n",
+            "- extends: in a sequence\n# extends: comment\n",
+            "description: no such key\n",
+        ];
+        for text in texts {
+            let full = Locator::scan(text);
+            for key in ["extends", "sysctls", "description"] {
+                assert_eq!(
+                    top_level(text, key),
+                    full.find(&[key], 0).copied(),
+                    "{text:?} {key}"
+                );
+            }
+        }
+        assert_eq!(top_level(texts[2], "extends").map(|k| k.line), Some(3));
+        assert_eq!(top_level(texts[3], "extends").map(|k| k.line), Some(4));
+        assert_eq!(top_level(texts[4], "extends"), None);
     }
 }

@@ -6,9 +6,10 @@
 //! problem is collected with its file, line, column and key; a profile that
 //! has any problem is rejected whole.
 
-use std::collections::HashMap;
+use std::cell::LazyCell;
 use std::path::PathBuf;
 
+use rustc_hash::FxHashMap;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value as Node;
@@ -16,7 +17,7 @@ use serde_yaml::Value as Node;
 use crate::catalog::{self, Kind, Param};
 use crate::error::{Diagnostic, Error, Location, Problem};
 use crate::key;
-use crate::locator::Locator;
+use crate::locator::{self, Locator};
 use crate::value::{self, IntError, Value};
 
 /// Where a profile came from.
@@ -68,7 +69,6 @@ pub struct Entry {
     /// The profile that set this entry (differs from the profile's own name
     /// for entries inherited through `extends`).
     pub origin: String,
-    pub line: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,18 +104,20 @@ fn nesting_depth(text: &str) -> usize {
         if indents.last() != Some(&indent) {
             indents.push(indent);
         }
-        let mut quote: Option<char> = None;
-        for c in content.chars() {
+        // Bytes, not chars: every character that matters here is ASCII,
+        // and no byte of a multi-byte UTF-8 character is.
+        let mut quote: Option<u8> = None;
+        for c in content.bytes() {
             match (quote, c) {
                 (Some(q), c) if c == q => quote = None,
                 (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '#') => break,
-                (None, '[' | '{') => {
+                (None, b'"' | b'\'') => quote = Some(c),
+                (None, b'#') => break,
+                (None, b'[' | b'{') => {
                     flow += 1;
                     deepest = deepest.max(indents.len() + flow);
                 }
-                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                (None, b']' | b'}') => flow = flow.saturating_sub(1),
                 _ => {}
             }
         }
@@ -178,6 +180,38 @@ pub fn is_valid_name(name: &str) -> bool {
 // src/build.rs.
 include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 
+/// The profile file's text once it has passed the guards that keep the
+/// YAML parser linear and bounded on any input: size, UTF-8, not empty,
+/// nesting. On failure: line, column and the problem.
+fn guarded_text(bytes: &[u8]) -> Result<&str, (Option<usize>, Option<usize>, Problem)> {
+    if bytes.len() > MAX_BYTES {
+        return Err((None, None, Problem::TooLarge { limit: MAX_BYTES }));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let line_start = bytes[..offset]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+        (
+            Some(line),
+            Some(offset - line_start + 1),
+            Problem::NotUtf8 { offset },
+        )
+    })?;
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err((None, None, Problem::Empty));
+    }
+    if nesting_depth(text) > MAX_DEPTH {
+        return Err((None, None, Problem::TooDeep { limit: MAX_DEPTH }));
+    }
+    Ok(text)
+}
+
 impl Profile {
     /// Parses and validates one profile file.
     pub fn parse(
@@ -220,38 +254,18 @@ impl Profile {
         let fail =
             |at: Location, problem: Problem| Error::Invalid(vec![Diagnostic { at, problem }]);
 
-        if bytes.len() > MAX_BYTES {
-            return Err(fail(
-                at(None, None, None),
-                Problem::TooLarge { limit: MAX_BYTES },
-            ));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let offset = e.valid_up_to();
-            let line_start = bytes[..offset]
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
-            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-            fail(
-                at(Some(line), Some(offset - line_start + 1), None),
-                Problem::NotUtf8 { offset },
-            )
-        })?;
-        if text
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            return Err(fail(at(None, None, None), Problem::Empty));
-        }
-        if nesting_depth(text) > MAX_DEPTH {
-            return Err(fail(
-                at(None, None, None),
-                Problem::TooDeep { limit: MAX_DEPTH },
-            ));
-        }
-        let locator = Locator::scan(text);
+        // A built-in's document was made from its YAML by the build and is
+        // checked against it by the tests: the guards below, which keep the
+        // YAML parser linear on hostile input, have nothing to guard.
         let precompiled = document.and_then(|json| serde_json::from_str::<RawProfile>(json).ok());
+        let text = match &precompiled {
+            Some(_) => std::str::from_utf8(bytes).unwrap_or_default(),
+            None => guarded_text(bytes)
+                .map_err(|(line, column, problem)| fail(at(line, column, None), problem))?,
+        };
+        // Positions are needed only to word a problem, and for `extends`:
+        // the key scan runs when something is wrong.
+        let locator = LazyCell::new(|| Locator::scan(text));
         let raw: RawProfile = match precompiled {
             Some(raw) => Ok(raw),
             None => serde_yaml::from_str(text),
@@ -278,6 +292,10 @@ impl Profile {
                 Problem::TooManyKeys { limit: MAX_ENTRIES },
             ));
         }
+        let extends_at = raw
+            .extends
+            .as_ref()
+            .and_then(|_| locator::top_level(text, "extends"));
         let mut problems = Vec::new();
         if let Some(parent) = &raw.extends
             && !is_valid_name(
@@ -286,49 +304,66 @@ impl Profile {
                     .unwrap_or(parent),
             )
         {
-            let k = locator.find(&["extends"], 0);
             problems.push(Diagnostic {
-                at: at(k.map(|k| k.line), k.map(|k| k.column), Some("extends")),
+                at: at(
+                    extends_at.map(|k| k.line),
+                    extends_at.map(|k| k.column),
+                    Some("extends"),
+                ),
                 problem: Problem::BadName {
                     name: parent.clone(),
                 },
             });
         }
 
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut seen: HashMap<String, (String, Option<usize>)> = HashMap::new();
-        let mut occurrences: HashMap<&str, usize> = HashMap::new();
-        for (written, node) in &raw.sysctls.0 {
-            let nth = occurrences.entry(written.as_str()).or_default();
-            let pos = locator.find(&["sysctls", written], *nth);
-            *nth += 1;
-            let line = pos.map(|k| k.line);
-            let here = at(line, pos.map(|k| k.column), Some(written));
-            let field_at = |field: &str| {
-                let k = locator.find(&["sysctls", written, field], 0).or(pos);
-                at(k.map(|k| k.line), k.map(|k| k.column), Some(written))
+        let written = &raw.sysctls.0;
+        // Where the `index`th entry stands: the nth occurrence of its
+        // spelling (duplicates are kept, so count the earlier ones).
+        let position = |index: usize| {
+            let key = written[index].0.as_str();
+            let nth = written[..index].iter().filter(|(k, _)| k == key).count();
+            locator.find(&["sysctls", key], nth).copied()
+        };
+        let mut entries: Vec<Entry> = Vec::with_capacity(written.len());
+        // Each full key's first entry, to report a second one.
+        let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+        for (index, (spelling, node)) in written.iter().enumerate() {
+            let here = || {
+                let k = position(index);
+                at(k.map(|k| k.line), k.map(|k| k.column), Some(spelling))
             };
-            match check_entry(written, node, known) {
+            match check_entry(spelling, node, known) {
                 Err((problem, field)) => {
-                    let at = field.map_or_else(|| here.clone(), field_at);
+                    let at = match field {
+                        Some(field) => match locator.find(&["sysctls", spelling, field], 0) {
+                            Some(k) => at(Some(k.line), Some(k.column), Some(spelling)),
+                            None => here(),
+                        },
+                        None => here(),
+                    };
                     problems.push(Diagnostic { at, problem });
                 }
                 Ok((key, param, target, why, outside_net)) => {
-                    if let Some((other, other_line)) = seen.get(&key) {
-                        let problem = if other == written {
+                    if let Some(&first) = seen.get(&key) {
+                        let other = &written[first].0;
+                        let other_line = position(first).map(|k| k.line);
+                        let problem = if other == spelling {
                             Problem::DuplicateKey {
-                                first_line: *other_line,
+                                first_line: other_line,
                             }
                         } else {
                             Problem::SameParameterTwice {
                                 other: other.clone(),
-                                other_line: *other_line,
+                                other_line,
                             }
                         };
-                        problems.push(Diagnostic { at: here, problem });
+                        problems.push(Diagnostic {
+                            at: here(),
+                            problem,
+                        });
                         continue;
                     }
-                    seen.insert(key.clone(), (written.clone(), line));
+                    seen.insert(key.clone(), index);
                     entries.push(Entry {
                         key,
                         param,
@@ -336,7 +371,6 @@ impl Profile {
                         why,
                         outside_net,
                         origin: name.to_string(),
-                        line,
                     });
                 }
             }
@@ -349,7 +383,7 @@ impl Profile {
             source,
             description: raw.description.unwrap_or_default().trim().to_string(),
             extends: raw.extends,
-            extends_at: locator.find(&["extends"], 0).map(|k| (k.line, k.column)),
+            extends_at: extends_at.map(|k| (k.line, k.column)),
             entries,
         })
     }
@@ -772,7 +806,7 @@ mod tests {
             let fast = Profile::parse_builtin(name, text, None).unwrap();
             let slow = Profile::parse(name, Source::Builtin, text.as_bytes(), None).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{name}");
-            assert!(!fast.entries.is_empty() && fast.entries.iter().all(|e| e.line.is_some()));
+            assert!(!fast.entries.is_empty());
         }
     }
 
@@ -817,7 +851,7 @@ mod tests {
             p.entries[4].target,
             Target::Exact(Value::Pair(10240, 65000))
         );
-        assert_eq!(p.entries[1].line, Some(5));
+        assert_eq!(p.extends_at, Some((2, 1)));
     }
 
     #[test]
