@@ -182,7 +182,6 @@ impl Root {
     /// Opens `sys` with `flags`, every component resolved inside the root.
     /// `follow`: whether a link in the last component is followed.
     fn open_in(&self, sys: &Path, flags: OFlags, mode: Mode, follow: bool) -> io::Result<OwnedFd> {
-        let rel = relative(sys);
         let flags = flags
             | OFlags::CLOEXEC
             | if follow {
@@ -191,14 +190,16 @@ impl Root {
                 OFlags::NOFOLLOW
             };
         if openat2_works() {
+            // RESOLVE_IN_ROOT reads an absolute path from the root too.
+            let path = if sys.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                sys
+            };
             for _ in 0..8 {
                 let r = rfs::openat2(
                     &self.fd,
-                    if rel.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        &rel
-                    },
+                    path,
                     flags,
                     mode,
                     ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
@@ -211,7 +212,7 @@ impl Root {
             }
             return Err(io::Error::from_raw_os_error(libc::EAGAIN));
         }
-        let (parent, name) = walk(&self.fd, &rel, follow)?;
+        let (parent, name) = walk(&self.fd, &relative(sys), follow)?;
         match name {
             None => rfs::openat(&parent, ".", flags, mode).map_err(errno),
             Some(name) => rfs::openat(&parent, name.as_os_str(), flags, mode).map_err(errno),
