@@ -178,39 +178,44 @@ fn boot_text(rows: &[WhyRow], c: &BootConfig, p: &Provenance, key: &str) -> Stri
     }
 }
 
-fn row_tags(r: &WhyRow, same_value_before: Option<String>) -> Vec<String> {
-    let mut tags: Vec<String> = r
-        .wins
-        .iter()
-        .map(|l| format!("wins under {}", l.name()))
-        .collect();
-    if tags.len() == 2 {
-        tags = vec!["wins under both".to_string()];
+/// Appends a row's tags to `body` as "  [tag; tag]", if it has any.
+fn push_row_tags(body: &mut String, r: &WhyRow, same_value_before: Option<&str>) {
+    let mut first = true;
+    let mut tag = |body: &mut String, parts: &[&str]| {
+        body.push_str(if first { "  [" } else { "; " });
+        first = false;
+        parts.iter().for_each(|p| body.push_str(p));
+    };
+    match r.wins.as_slice() {
+        [_, _] => tag(body, &["wins under both"]),
+        wins => wins
+            .iter()
+            .for_each(|l| tag(body, &["wins under ", l.name()])),
     }
     if r.line.glob {
-        tags.push("glob".into());
+        tag(body, &["glob"]);
     }
     if r.carried.is_some() {
-        tags.push("the kernel carries it to this key".into());
+        tag(body, &["the kernel carries it to this key"]);
     }
     if r.later_interfaces {
-        tags.push("interfaces created later copy it".into());
+        tag(body, &["interfaces created later copy it"]);
     }
     if let Some(earlier) = same_value_before {
-        tags.push(format!("repeats the value of {earlier}"));
+        tag(body, &["repeats the value of ", earlier]);
     }
     if !r.read_by.contains(&Loader::Systemd) {
         let hidden = r.paths.iter().all(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         });
-        tags.push(
-            if hidden {
+        tag(
+            body,
+            &[if hidden {
                 "systemd-sysctl skips names starting with '.'"
             } else {
                 "systemd-sysctl does not read this file"
-            }
-            .into(),
+            }],
         );
     }
     if r.paths.len() > 1 {
@@ -218,9 +223,11 @@ fn row_tags(r: &WhyRow, same_value_before: Option<String>) -> Vec<String> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        tags.push(format!("also read as {}", also.join(", ")));
+        tag(body, &["also read as ", &also.join(", ")]);
     }
-    tags
+    if !first {
+        body.push(']');
+    }
 }
 
 impl Renderer {
@@ -290,12 +297,14 @@ impl Renderer {
             } else {
                 let _ = writeln!(t, "  set by, in file order:");
             }
-            // The first row of each value, for "repeats the value of".
-            let mut first_of: std::collections::HashMap<&str, usize> =
-                std::collections::HashMap::new();
+            // The first row of each value and its "FILE:LINE", for "repeats
+            // the value of" (made once per value, not once per row).
+            let mut first_of: rustc_hash::FxHashMap<&str, (usize, String)> = Default::default();
             for (i, r) in rows.iter().enumerate() {
                 if let (false, Some(v)) = (r.line.glob, r.line.value.as_deref()) {
-                    first_of.entry(v).or_insert(i);
+                    first_of.entry(v).or_insert_with(|| {
+                        (i, format!("{}:{}", r.paths[0].display(), r.line.line))
+                    });
                 }
             }
             // Buffers reused row after row (a key set by 10,000 files).
@@ -303,10 +312,10 @@ impl Renderer {
             for (i, r) in rows.iter().enumerate() {
                 let l = r.line;
                 let same_value_before = match (l.glob, l.value.as_deref()) {
-                    (false, Some(v)) => first_of.get(v).filter(|&&f| f < i).map(|&f| {
-                        let e = &rows[f];
-                        format!("{}:{}", e.paths[0].display(), e.line.line)
-                    }),
+                    (false, Some(v)) => first_of
+                        .get(v)
+                        .filter(|(f, _)| *f < i)
+                        .map(|(_, at)| at.as_str()),
                     _ => None,
                 };
                 body.clear();
@@ -314,14 +323,7 @@ impl Renderer {
                     Some(v) => write!(body, "{} = {v}", l.written),
                     None => write!(body, "-{} (excluded from globs)", l.written),
                 };
-                let tags = row_tags(r, same_value_before);
-                for (k, tag) in tags.iter().enumerate() {
-                    body.push_str(if k == 0 { "  [" } else { "; " });
-                    body.push_str(tag);
-                }
-                if !tags.is_empty() {
-                    body.push(']');
-                }
+                push_row_tags(&mut body, r, same_value_before);
                 prefix.clear();
                 prefix.push_str("    ");
                 if let Some(p) = r.paths.first() {
