@@ -10,6 +10,7 @@
 //! path gate.
 
 pub mod apply;
+pub mod arena;
 pub mod audit;
 pub mod boot;
 pub mod catalog;

@@ -20,6 +20,9 @@ use tcptune::config::Config;
 use tcptune::exit_code::ExitCode;
 use tcptune::render::Renderer;
 
+#[global_allocator]
+static ALLOCATOR: tcptune::arena::StartupArena = tcptune::arena::StartupArena::new();
+
 /// The process entry point, called by the C runtime.
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
