@@ -6,11 +6,14 @@
 //! family; no per-connection work beyond counting.
 //!
 //! Listeners are named after their process from /proc/PID/fd socket
-//! inodes: only listeners, and the walk stops once all are found. Other
+//! inodes: only listeners, each process's descriptors tried from both ends
+//! inward (where servers open listeners), and the walk stops once all are
+//! found. Other
 //! users' processes need root; the count of listeners left unnamed is kept
 //! so the report can say so.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -147,6 +150,15 @@ fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Resu
     }
 }
 
+/// `items` in the order first, last, second, second to last...
+fn from_both_ends<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
+    let (front, back) = items.split_at(items.len().div_ceil(2));
+    let mut back = back.iter().rev();
+    front
+        .iter()
+        .flat_map(move |f| std::iter::once(*f).chain(back.next().copied()))
+}
+
 /// Runs `dump` for IPv4 and IPv6; a kernel without IPv6 refuses the second.
 fn dump_both(states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
     dump(AF_INET, states.clone(), &mut each)?;
@@ -227,7 +239,7 @@ impl Sockets {
     }
 
     /// Finds each listener's process through /proc/PID/fd: one readlinkat
-    /// per descriptor, no allocation, stopping once every listener is named.
+    /// per descriptor tried, stopping once every listener is named.
     fn name_listeners(&mut self) {
         let mut wanted: HashMap<u32, usize> = self
             .listeners
@@ -237,6 +249,7 @@ impl Sockets {
             .collect();
         wanted.remove(&0);
         let mut link = Vec::with_capacity(64);
+        let (mut numbers, mut name) = (Vec::new(), String::new());
         if let Ok(proc_dir) = rustix::fs::open(
             "/proc",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -261,20 +274,30 @@ impl Sockets {
                 ) else {
                     continue;
                 };
-                let Ok(mut fds) = rustix::fs::Dir::read_from(&fd_dir) else {
+                let Ok(fds) = rustix::fs::Dir::read_from(&fd_dir) else {
                     continue;
                 };
-                while let Some(Ok(fd)) = fds.next() {
+                // The listing is cheap; a readlink per descriptor is not.
+                // A server opens its listeners at start-up (the lowest
+                // descriptors) or on a reload, after its connections (the
+                // highest): look from both ends inward.
+                numbers.clear();
+                numbers.extend(fds.filter_map(|fd| {
+                    let fd = fd.ok()?;
+                    std::str::from_utf8(fd.file_name().to_bytes())
+                        .ok()?
+                        .parse::<u32>()
+                        .ok()
+                }));
+                for fd in from_both_ends(&numbers) {
                     if wanted.is_empty() {
                         break;
                     }
-                    let name = fd.file_name();
-                    if name.to_bytes().first() == Some(&b'.') {
-                        continue;
-                    }
+                    name.clear();
+                    let _ = write!(name, "{fd}");
                     link.clear();
                     let Ok(target) =
-                        rustix::fs::readlinkat(&fd_dir, name, std::mem::take(&mut link))
+                        rustix::fs::readlinkat(&fd_dir, name.as_str(), std::mem::take(&mut link))
                     else {
                         continue;
                     };
@@ -299,5 +322,22 @@ impl Sockets {
             .iter()
             .filter(|l| l.process.is_none())
             .count();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_are_tried_from_both_ends_inward() {
+        let order = |n: u32| from_both_ends(&(0..n).collect::<Vec<_>>()).collect::<Vec<_>>();
+        assert_eq!(order(0), Vec::<u32>::new());
+        assert_eq!(order(1), [0]);
+        assert_eq!(order(4), [0, 3, 1, 2]);
+        assert_eq!(order(5), [0, 4, 1, 3, 2]);
+        let mut all = order(1001);
+        all.sort_unstable();
+        assert_eq!(all, (0..1001).collect::<Vec<_>>());
     }
 }
