@@ -76,6 +76,18 @@ const OWN_SGR: [&str; 6] = [
 
 /// The last line of defence, over a whole composed text: keeps newlines
 /// and tcptune's own colour codes, escapes every other control character.
+/// Whether each of the eight bytes in `x` is in 0x20..0x7f. May answer
+/// false for some that are (a carry between bytes); never true otherwise.
+fn all_printable_ascii(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20 borrows into its high bit; 0x7f and above have it
+    // set, or set it when one is added.
+    let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGH;
+    let del_or_high = (x | x.wrapping_add(ONES)) & HIGH;
+    below_space | del_or_high == 0
+}
+
 pub fn guard(text: &str) -> Cow<'_, str> {
     let unsafe_at = |i: usize, c: char| {
         c != '\n'
@@ -88,6 +100,14 @@ pub fn guard(text: &str) -> Cow<'_, str> {
     let mut i = 0;
     let mut clean_so_far = true;
     while i < bytes.len() {
+        // Eight bytes at a time while they are all printable ASCII (the
+        // whole of a 10 MB `files` listing but its newlines).
+        if let Some(chunk) = bytes.get(i..i + 8)
+            && all_printable_ascii(u64::from_ne_bytes(chunk.try_into().expect("8 bytes")))
+        {
+            i += 8;
+            continue;
+        }
         let b = bytes[i];
         if (0x20..0x7f).contains(&b) || b == b'\n' {
             i += 1;
@@ -163,6 +183,20 @@ mod tests {
     fn the_guard_keeps_only_newlines_and_own_colours() {
         let ours = "\x1b[1mbold\x1b[0m\nnext";
         assert_eq!(guard(ours), ours);
+        // Every byte value, at every offset of an eight-byte chunk.
+        for b in 0..=0x7fu8 {
+            for at in 0..8 {
+                let mut text = [b'a'; 17];
+                text[at + 4] = b;
+                let text = std::str::from_utf8(&text).unwrap();
+                let plain = (0x20..0x7f).contains(&b) || b == b'\n';
+                assert_eq!(
+                    matches!(guard(text), Cow::Borrowed(_)),
+                    plain,
+                    "{b:#x} at {at}"
+                );
+            }
+        }
         assert_eq!(guard("row\x1b[3F\x1b[8mx\r"), "row\\x1b[3F\\x1b[8mx\\r");
         assert_eq!(guard("\x1b]8;;http://x\x07"), "\\x1b]8;;http://x\\x07");
     }
