@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::sanitize::clean;
-use super::text::{hang, hang_into, wrap};
+use super::text::{hang, hang_into, push_right_aligned, wrap};
 use super::{BAD, BOLD, DIM, Renderer, SCHEMA, width};
 use std::path::{Path, PathBuf};
 
@@ -477,18 +477,25 @@ impl Renderer {
                 }
                 body.clear();
                 body.push_str(&clean(&text));
-                match (dead_by(idx, l), same_as(idx, l)) {
-                    (Some(by), _) => {
-                        let _ = write!(body, " {dim}(dead: overridden by {by}){undim}");
+                let note = match decided_by(idx, l) {
+                    Some((by, false)) => Some(("(dead: overridden by ", by)),
+                    Some((at, true)) => Some(("(the same value is also set at ", at)),
+                    None if l.glob => Some(("(glob", "")),
+                    None => None,
+                };
+                // Pieces pushed, not formatted: this runs 100,000 times.
+                if let Some((what, at)) = note {
+                    let glob = at.is_empty();
+                    for piece in [" ", if glob { "" } else { &dim }, what, at, ")"] {
+                        body.push_str(piece);
                     }
-                    (None, Some(at)) => {
-                        let _ = write!(body, " {dim}(the same value is also set at {at}){undim}");
+                    if !glob {
+                        body.push_str(&undim);
                     }
-                    _ if l.glob => body.push_str(" (glob)"),
-                    _ => {}
                 }
                 number.clear();
-                let _ = write!(number, "{:>5}  ", l.line);
+                push_right_aligned(&mut number, l.line, 5);
+                number.push_str("  ");
                 hang_into(&mut t, &number, &body, 9, width());
                 t.push('\n');
             }
