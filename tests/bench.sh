@@ -18,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
 cargo build --release --quiet
-export BIN=$PWD/target/release/tcptune REPO=$PWD RUNS=$runs
+# The repository builds for an explicit target (.cargo/config.toml).
+export BIN=$PWD/target/$(rustc --print host-tuple)/release/tcptune REPO=$PWD RUNS=$runs
 export TCPTUNE_HOST_NETNS=$(readlink /proc/self/ns/net)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
