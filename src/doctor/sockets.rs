@@ -6,11 +6,10 @@
 //! family; no per-connection work beyond counting.
 //!
 //! Listeners are named after their process from /proc/PID/fd socket
-//! inodes: only listeners, each process's descriptors tried from both ends
-//! inward (where servers open listeners), and the walk stops once all are
-//! found. Other
-//! users' processes need root; the count of listeners left unnamed is kept
-//! so the report can say so.
+//! inodes: only listeners, each process's first descriptors and then its
+//! last (where servers open listeners) tried first, and the walk stops once
+//! all are found. Other users' processes need root; the count of listeners
+//! left unnamed is kept so the report can say so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -150,13 +149,32 @@ fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Resu
     }
 }
 
-/// `items` in the order first, last, second, second to last...
-fn from_both_ends<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
-    let (front, back) = items.split_at(items.len().div_ceil(2));
-    let mut back = back.iter().rev();
-    front
-        .iter()
-        .flat_map(move |f| std::iter::once(*f).chain(back.next().copied()))
+/// How many descriptors of a process are tried in the order listed.
+const HEAD: usize = 64;
+
+/// Tries a process's descriptors in the order that names a listener
+/// soonest, until `probe` says nothing is left to find: the first `HEAD`
+/// as listed, as they come (a server opens its listeners at start-up), then
+/// the rest, listed (cheap) and tried from the highest down (a listener
+/// opened on a reload comes after the connections). `rest` is a buffer.
+fn try_in_order(
+    listing: impl Iterator<Item = u32>,
+    rest: &mut Vec<u32>,
+    mut probe: impl FnMut(u32) -> bool,
+) {
+    let mut listing = listing;
+    for fd in listing.by_ref().take(HEAD) {
+        if probe(fd) {
+            return;
+        }
+    }
+    rest.clear();
+    rest.extend(listing);
+    for &fd in rest.iter().rev() {
+        if probe(fd) {
+            return;
+        }
+    }
 }
 
 /// Runs `dump` for IPv4 and IPv6; a kernel without IPv6 refuses the second.
@@ -277,29 +295,21 @@ impl Sockets {
                 let Ok(fds) = rustix::fs::Dir::read_from(&fd_dir) else {
                     continue;
                 };
-                // The listing is cheap; a readlink per descriptor is not.
-                // A server opens its listeners at start-up (the lowest
-                // descriptors) or on a reload, after its connections (the
-                // highest): look from both ends inward.
-                numbers.clear();
-                numbers.extend(fds.filter_map(|fd| {
+                let listing = fds.filter_map(|fd| {
                     let fd = fd.ok()?;
                     std::str::from_utf8(fd.file_name().to_bytes())
                         .ok()?
                         .parse::<u32>()
                         .ok()
-                }));
-                for fd in from_both_ends(&numbers) {
-                    if wanted.is_empty() {
-                        break;
-                    }
+                });
+                try_in_order(listing, &mut numbers, |fd| {
                     name.clear();
                     let _ = write!(name, "{fd}");
                     link.clear();
                     let Ok(target) =
                         rustix::fs::readlinkat(&fd_dir, name.as_str(), std::mem::take(&mut link))
                     else {
-                        continue;
+                        return false;
                     };
                     let inode = target
                         .to_bytes()
@@ -314,7 +324,8 @@ impl Sockets {
                             .unwrap_or_default();
                         self.listeners[i].process = Some(Process { pid, name });
                     }
-                }
+                    wanted.is_empty()
+                });
             }
         }
         self.unnamed = self
@@ -329,15 +340,32 @@ impl Sockets {
 mod tests {
     use super::*;
 
+    /// The order descriptors are tried in, and how many the listing had
+    /// to produce, when the listener is `target`.
+    fn tried(count: u32, target: u32) -> (Vec<u32>, u32) {
+        let listed = std::cell::Cell::new(0);
+        let listing = (0..count).inspect(|_| listed.set(listed.get() + 1));
+        let mut order = Vec::new();
+        try_in_order(listing, &mut Vec::new(), |fd| {
+            order.push(fd);
+            fd == target
+        });
+        (order, listed.get())
+    }
+
     #[test]
-    fn descriptors_are_tried_from_both_ends_inward() {
-        let order = |n: u32| from_both_ends(&(0..n).collect::<Vec<_>>()).collect::<Vec<_>>();
-        assert_eq!(order(0), Vec::<u32>::new());
-        assert_eq!(order(1), [0]);
-        assert_eq!(order(4), [0, 3, 1, 2]);
-        assert_eq!(order(5), [0, 4, 1, 3, 2]);
-        let mut all = order(1001);
-        all.sort_unstable();
-        assert_eq!(all, (0..1001).collect::<Vec<_>>());
+    fn descriptors_are_tried_first_as_listed_then_from_the_highest() {
+        // A listener among the first: found without listing the rest.
+        let (order, listed) = tried(10_000, 3);
+        assert_eq!(order, [0, 1, 2, 3]);
+        assert_eq!(listed, 4);
+        // One opened after 10,000 connections: two tries past the head.
+        let (order, _) = tried(10_000, 9_998);
+        assert_eq!(order.len(), HEAD + 2);
+        assert_eq!(order[HEAD..], [9_999, 9_998]);
+        // Not there: every descriptor once.
+        let (mut order, _) = tried(200, 500);
+        order.sort_unstable();
+        assert_eq!(order, (0..200).collect::<Vec<_>>());
     }
 }
