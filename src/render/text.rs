@@ -28,11 +28,11 @@ pub(super) fn hang_into(out: &mut String, prefix: &str, text: &str, rest: usize,
     let start = out.len();
     out.push_str(prefix);
     let line_len = visible_len(prefix);
-    if is_plain(text) {
-        // Printable ASCII, one space between words: a column a byte, and
-        // the words are what split_whitespace would give (found byte by
-        // byte).
-        if line_len + text.len() <= width {
+    if let Some(spaced) = printable_ascii(text) {
+        // A column a byte, and the words are what split_whitespace would
+        // give (found byte by byte). As below, a text with a run of spaces
+        // is always laid out again, which closes the run up.
+        if !spaced && line_len + text.len() <= width {
             out.push_str(text);
         } else {
             lay_out(
@@ -83,17 +83,19 @@ pub(super) fn push_right_aligned(out: &mut String, mut n: u32, width: usize) {
     out.extend(digits.iter().map(|&d| char::from(d)));
 }
 
-/// Printable ASCII words separated by single spaces, no space at either end.
-fn is_plain(text: &str) -> bool {
-    // One pass; "previous was a space" starts true to refuse a leading one.
-    let mut after_space = true;
+/// For printable ASCII text (the only white space in it is the space),
+/// whether it holds a run of two or more spaces; `None` for other text.
+fn printable_ascii(text: &str) -> Option<bool> {
+    let mut spaced = false;
+    let mut after_space = false;
     for &b in text.as_bytes() {
-        if !(0x20..0x7f).contains(&b) || (b == b' ' && after_space) {
-            return false;
+        if !(0x20..0x7f).contains(&b) {
+            return None;
         }
+        spaced |= b == b' ' && after_space;
         after_space = b == b' ';
     }
-    !after_space
+    Some(spaced)
 }
 
 /// Greedy wrapping of `words` after a first line already `line_len` wide;
@@ -199,9 +201,26 @@ mod tests {
         }
     }
 
-    /// The plain-text path lays out exactly as the general one would.
+    /// `hang_into` as it was before its printable-ASCII path: the
+    /// reference that path must match.
+    fn hang_general(prefix: &str, text: &str, rest: usize, width: usize) -> String {
+        let mut out = prefix.to_string();
+        let line_len = visible_len(prefix);
+        if line_len + visible_len(text) <= width
+            && !text.contains(['\n', '\t'])
+            && !text.contains("  ")
+        {
+            out.push_str(text);
+        } else {
+            let words = text.split_whitespace();
+            lay_out(&mut out, 0, words, visible_len, line_len, rest, width);
+        }
+        truncate_end(&mut out, 0);
+        out
+    }
+
     #[test]
-    fn plain_text_wraps_as_the_general_path_does() {
+    fn printable_ascii_lays_out_as_the_general_path_does() {
         let words = [
             "net.ipv4.tcp_fin_timeout",
             "=",
@@ -216,39 +235,37 @@ mod tests {
             "x",
             "min,",
             "ms",
+            "[repeats",
         ];
-        for n in 1..200usize {
-            // A deterministic mix of the words above, n of them.
-            let text: Vec<&str> = (0..n % 23 + 1)
-                .map(|k| words[(n * 7 + k * 5) % words.len()])
-                .collect();
-            let text = text.join(" ");
-            assert!(is_plain(&text));
-            for width in [20, 40, 80] {
-                let (mut fast, mut general) = (String::new(), String::new());
-                lay_out(
-                    &mut fast,
-                    0,
-                    text.split_ascii_whitespace(),
-                    str::len,
-                    6,
-                    9,
-                    width,
+        let gaps = [" ", " ", " ", "  ", "   "];
+        for n in 1..400usize {
+            // A deterministic mix of the words and gaps above, with a space
+            // before or after the text now and then.
+            let mut text = String::from(if n % 11 == 0 { " " } else { "" });
+            for k in 0..n % 23 + 1 {
+                if k > 0 {
+                    text.push_str(gaps[(n + k * 3) % gaps.len()]);
+                }
+                text.push_str(words[(n * 7 + k * 5) % words.len()]);
+            }
+            if n % 13 == 0 {
+                text.push(' ');
+            }
+            assert!(printable_ascii(&text).is_some());
+            for width in [20, 40, 80, 200] {
+                let mut fast = String::new();
+                hang_into(&mut fast, "    12  ", &text, 9, width);
+                assert_eq!(
+                    fast,
+                    hang_general("    12  ", &text, 9, width),
+                    "{text:?} at {width}"
                 );
-                lay_out(
-                    &mut general,
-                    0,
-                    text.split_whitespace(),
-                    visible_len,
-                    6,
-                    9,
-                    width,
-                );
-                assert_eq!(fast, general, "{text:?} at {width}");
             }
         }
-        assert!(!is_plain(" lead") && !is_plain("trail ") && !is_plain("two  spaces"));
-        assert!(!is_plain("") && !is_plain(" ") && is_plain("a") && is_plain("a b"));
-        assert!(!is_plain("tab\there") && !is_plain("caf\u{e9}"));
+        assert_eq!(printable_ascii("a b"), Some(false));
+        assert_eq!(printable_ascii("a  b"), Some(true));
+        assert_eq!(printable_ascii(" a "), Some(false));
+        assert_eq!(printable_ascii("tab\there"), None);
+        assert_eq!(printable_ascii("caf\u{e9}"), None);
     }
 }
