@@ -327,15 +327,38 @@ type FileRead = Result<Rc<(Vec<u8>, (u64, u64))>, Rc<ReadError>>;
 /// Files read for the boot model. A regular file is opened relative to
 /// its directory (opened once, inside the root); a link through the root's
 /// resolver. With `keep`, each path is read once for several loaders'
-/// models (`why` builds both).
+/// models (`why` builds both), and each directory listed once.
 #[derive(Default)]
 pub struct Reads {
     keep: bool,
     files: FxHashMap<PathBuf, FileRead>,
     dirs: FxHashMap<PathBuf, Option<crate::root::Dir>>,
+    /// Each directory's `*.conf` names in name order, with their types.
+    listings: FxHashMap<&'static str, Rc<[(String, FileType)]>>,
 }
 
 impl Reads {
+    /// `dir`'s `*.conf` entries, sorted by name (a missing directory lists
+    /// nothing).
+    fn listing(&mut self, root: &Root, dir: &'static str) -> Rc<[(String, FileType)]> {
+        if let Some(done) = self.listings.get(dir) {
+            return done.clone();
+        }
+        let mut names: Vec<(String, FileType)> = root
+            .list(Path::new(dir))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, t)| (n.to_string_lossy().into_owned(), t))
+            .filter(|(n, _)| n.ends_with(".conf"))
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Rc<[(String, FileType)]> = names.into();
+        if self.keep {
+            self.listings.insert(dir, names.clone());
+        }
+        names
+    }
+
     fn get(&mut self, root: &Root, path: &Path, regular: bool) -> FileRead {
         if let Some(done) = self.files.get(path) {
             return done.clone();
@@ -409,13 +432,11 @@ impl BootConfig {
         let mut by_name: FxHashMap<String, usize> = FxHashMap::default();
         for dir in dirs {
             // A missing directory lists nothing (the overlay may still go there).
-            let mut names: Vec<(String, Option<FileType>)> = root
-                .list(Path::new(dir))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(n, t)| (n.to_string_lossy().into_owned(), Some(t)))
-                .filter(|(n, _)| n.ends_with(".conf"))
+            let listed = reads.listing(root, dir);
+            let mut names: Vec<(String, Option<FileType>)> = listed
+                .iter()
                 .filter(|(n, _)| loader == Loader::Procps || !n.starts_with('.'))
+                .map(|(n, t)| (n.clone(), Some(*t)))
                 .collect();
             if let Some((o, _)) = &cfg.overlay
                 && o.parent() == Some(Path::new(dir))
@@ -424,8 +445,8 @@ impl BootConfig {
                 && !names.iter().any(|(x, _)| *x == n)
             {
                 names.push((n, None));
+                names.sort_by(|a, b| a.0.cmp(&b.0));
             }
-            names.sort_by(|a, b| a.0.cmp(&b.0));
             for (name, file_type) in names {
                 let path = Path::new(dir).join(&name);
                 if let Some(&i) = by_name.get(&name) {
