@@ -50,11 +50,7 @@ impl Locator {
                 }
                 block_scalar = None;
             }
-            if content.starts_with("---")
-                || content.starts_with("...")
-                || content.starts_with("- ")
-                || content == "-"
-            {
+            if is_marker_or_item(content) {
                 continue;
             }
             let Some((key, rest)) = split_key(content) else {
@@ -110,18 +106,22 @@ impl Locator {
 pub fn top_level(text: &str, key: &str) -> Option<KeyAt> {
     text.lines().enumerate().find_map(|(idx, raw)| {
         let content = raw.trim_end();
-        let skip = content.is_empty()
-            || content.starts_with([' ', '#'])
-            || content.starts_with("---")
-            || content.starts_with("...")
-            || content.starts_with("- ")
-            || content == "-";
+        let skip =
+            content.is_empty() || content.starts_with([' ', '#']) || is_marker_or_item(content);
         let (found, _) = if skip { None } else { split_key(content) }?;
         (found == key).then_some(KeyAt {
             line: idx + 1,
             column: 1,
         })
     })
+}
+
+/// A document marker (`---`, `...`) or a sequence item: no key to index.
+fn is_marker_or_item(content: &str) -> bool {
+    content.starts_with("---")
+        || content.starts_with("...")
+        || content.starts_with("- ")
+        || content == "-"
 }
 
 /// Splits `key: rest` (plain, single- or double-quoted key).

@@ -334,13 +334,10 @@ impl Profile {
             };
             match check_entry(spelling, node, known) {
                 Err((problem, field)) => {
-                    let at = match field {
-                        Some(field) => match locator.find(&["sysctls", spelling, field], 0) {
-                            Some(k) => at(Some(k.line), Some(k.column), Some(spelling)),
-                            None => here(),
-                        },
-                        None => here(),
-                    };
+                    // At the sub-field when it is found, else at the entry.
+                    let at = field
+                        .and_then(|f| locator.find(&["sysctls", spelling, f], 0))
+                        .map_or_else(here, |k| at(Some(k.line), Some(k.column), Some(spelling)));
                     problems.push(Diagnostic { at, problem });
                 }
                 Ok((key, param, target, why, outside_net)) => {

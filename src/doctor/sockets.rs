@@ -267,7 +267,7 @@ impl Sockets {
             .collect();
         wanted.remove(&0);
         let mut link = Vec::with_capacity(64);
-        let (mut numbers, mut name) = (Vec::new(), String::new());
+        let (mut numbers, mut fd_name) = (Vec::new(), String::new());
         if let Ok(proc_dir) = rustix::fs::open(
             "/proc",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -303,12 +303,14 @@ impl Sockets {
                         .ok()
                 });
                 try_in_order(listing, &mut numbers, |fd| {
-                    name.clear();
-                    let _ = write!(name, "{fd}");
+                    fd_name.clear();
+                    let _ = write!(fd_name, "{fd}");
                     link.clear();
-                    let Ok(target) =
-                        rustix::fs::readlinkat(&fd_dir, name.as_str(), std::mem::take(&mut link))
-                    else {
+                    let Ok(target) = rustix::fs::readlinkat(
+                        &fd_dir,
+                        fd_name.as_str(),
+                        std::mem::take(&mut link),
+                    ) else {
                         return false;
                     };
                     let inode = target

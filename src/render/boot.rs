@@ -477,21 +477,20 @@ impl Renderer {
                 }
                 body.clear();
                 body.push_str(&clean(&text));
-                let note = match decided_by(idx, l) {
-                    Some((by, false)) => Some(("(dead: overridden by ", by)),
-                    Some((at, true)) => Some(("(the same value is also set at ", at)),
-                    None if l.glob => Some(("(glob", "")),
-                    None => None,
-                };
                 // Pieces pushed, not formatted: this runs 100,000 times.
-                if let Some((what, at)) = note {
-                    let glob = at.is_empty();
-                    for piece in [" ", if glob { "" } else { &dim }, what, at, ")"] {
-                        body.push_str(piece);
+                match decided_by(idx, l) {
+                    Some((at, same)) => {
+                        let what = if same {
+                            "(the same value is also set at "
+                        } else {
+                            "(dead: overridden by "
+                        };
+                        for piece in [" ", &dim, what, at, ")", &undim] {
+                            body.push_str(piece);
+                        }
                     }
-                    if !glob {
-                        body.push_str(&undim);
-                    }
+                    None if l.glob => body.push_str(" (glob)"),
+                    None => {}
                 }
                 number.clear();
                 push_right_aligned(&mut number, l.line, 5);
