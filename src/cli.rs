@@ -51,30 +51,35 @@ const VERSION: &str = concat!(
     "; catalog measured on Linux 6.18)"
 );
 
+/// Where the global options sort in each command's help and completions:
+/// after the command's own options (which count up from 0), before -h.
+/// Without it the two lists interleave by position.
+const GLOBAL_OPTIONS: usize = 900;
+
 #[derive(Debug, Parser)]
 #[command(name = "tcptune", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Read every path (/proc/sys, /etc/tcptune, ...) below DIR: for tests and
     /// for inspecting a mounted image
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/", display_order = GLOBAL_OPTIONS + 0)]
     pub root: PathBuf,
 
     /// Output format; json has a stable schema (see tcptune(8), JSON OUTPUT)
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text, display_order = GLOBAL_OPTIONS + 1)]
     pub format: Format,
 
     /// When to colour text output; NO_COLOR in the environment means never for auto
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, display_order = GLOBAL_OPTIONS + 2)]
     pub color: ColorWhen,
 
     /// Which boot-time loader to model: systemd-sysctl or procps `sysctl --system`
     /// [default: systemd when /run/systemd/system exists, else procps]
-    #[arg(long, global = true, value_enum, value_name = "LOADER")]
+    #[arg(long, global = true, value_enum, value_name = "LOADER", display_order = GLOBAL_OPTIONS + 3)]
     pub loader: Option<LoaderArg>,
 
     /// Work inside another network namespace: a name under /run/netns, or a
     /// path such as /proc/PID/ns/net (a container's TCP settings, from the host)
-    #[arg(long, global = true, value_name = "NAME|PATH", add = ArgValueCompleter::new(complete::netns))]
+    #[arg(long, global = true, value_name = "NAME|PATH", add = ArgValueCompleter::new(complete::netns), display_order = GLOBAL_OPTIONS + 4)]
     pub netns: Option<String>,
 
     #[command(subcommand)]

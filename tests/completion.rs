@@ -74,3 +74,53 @@ fn every_shell_gets_a_registration_script() {
         assert!(out.stdout.contains("COMPLETE="), "{shell}:\n{}", out.stdout);
     }
 }
+
+/// Long options in the order `tcptune SUB --help` lists them.
+fn help_order(sub: &str) -> Vec<String> {
+    let out = tcptune(&[sub, "--help"]).run();
+    out.status(0);
+    out.stdout
+        .lines()
+        .filter_map(|line| {
+            let option = line.trim_start();
+            // "-y, --yes": the long name is what completion offers after "--".
+            let option = option.split_once(", ").map_or(option, |(_, long)| long);
+            let name = option.strip_prefix("--")?.split([' ', '=']).next()?;
+            line.starts_with("  ").then(|| format!("--{name}"))
+        })
+        .collect()
+}
+
+#[test]
+fn options_complete_in_the_order_help_lists_them_own_before_global() {
+    let globals = ["--root", "--format", "--color", "--loader", "--netns"];
+    for sub in [
+        "diff", "check", "apply", "revert", "explain", "why", "files", "doctor", "lint", "show",
+    ] {
+        let help = help_order(sub);
+        let out = tcptune(&["--", "tcptune", sub, "--"])
+            .env("COMPLETE", "fish")
+            .run();
+        out.status(0);
+        let offered: Vec<String> = out
+            .stdout
+            .lines()
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect();
+        assert_eq!(offered, help, "{sub}: completion order differs from help");
+        // The command's own options first, then the global ones, then --help.
+        let first_global = help.iter().position(|o| o == "--root").unwrap();
+        assert_eq!(
+            help[first_global..first_global + 5],
+            globals,
+            "{sub}: {help:?}"
+        );
+        assert_eq!(help.last().map(String::as_str), Some("--help"), "{sub}");
+        assert!(
+            help[..first_global]
+                .iter()
+                .all(|o| !globals.contains(&o.as_str())),
+            "{sub}: {help:?}"
+        );
+    }
+}
