@@ -107,7 +107,11 @@ pub enum ColorWhen {
     Never,
 }
 
+// Each subcommand's own arguments are built only when it is the one being
+// parsed (or when help, man page or completions build the whole tree): a
+// `diff` need not construct fourteen commands' options at every run.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// List profiles: name, where each comes from, description
     #[command(
