@@ -79,6 +79,55 @@ fn listener<'a>(doc: &'a serde_json::Value, local: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no listener {local} in {doc:#}"))
 }
 
+/// Naming listeners walks /proc/PID/fd. A process whose descriptor links
+/// are refused (the sandbox's user namespace sees the host's processes but
+/// may not read their links) is left after one try, not tried fd by fd.
+#[test]
+fn listeners_are_named_without_retrying_refused_processes() {
+    let script = repo().join("tests/doctor/scenario.py");
+    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
+        .before(&format!(
+            "python3 '{}' accept-backlog > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
+             SCENARIO=$!\n\
+             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
+            script.display()
+        ))
+        .after(
+            "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=readlinkat \"$1\" doctor --interval 0 >/dev/null\n\
+             kill $SCENARIO\n\
+             cat \"$TCPTUNE_SCRATCH/trace\"",
+        )
+        .run();
+    let doc = out.json();
+    assert_eq!(
+        listener(&doc, "127.0.0.1:9001")["process"]["name"],
+        "python3"
+    );
+    let mut refused: std::collections::HashMap<&str, usize> = Default::default();
+    for line in out
+        .after
+        .lines()
+        .filter(|l| l.contains("EACCES") || l.contains("EPERM"))
+    {
+        let dir = line
+            .split_once("readlinkat(")
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map_or(line, |(dir, _)| dir);
+        *refused.entry(dir).or_default() += 1;
+    }
+    for (dir, tries) in &refused {
+        assert_eq!(*tries, 1, "{dir} tried {tries} times:\n{}", out.after);
+    }
+    if common::running_as_root() {
+        // The host's own processes (pid 1 at least) are visible and refused.
+        assert!(
+            !refused.is_empty(),
+            "no refused process seen:\n{}",
+            out.after
+        );
+    }
+}
+
 #[test]
 fn a_listener_capped_by_its_backlog_overflows() {
     let out = under("accept-backlog", &["--interval", "1", "--format", "json"]);
@@ -224,6 +273,23 @@ fn ports_held_in_time_wait_run_out() {
     let evidence = f["evidence"][0].as_str().unwrap();
     assert!(
         evidence.starts_with("to 127.0.0.1:9002:") && evidence.contains("of 10 ports"),
+        "{evidence}"
+    );
+}
+
+/// IPv6 listeners and connections are seen as IPv4 ones are (doctor reads
+/// both families in one walk where the kernel allows it).
+#[test]
+fn ipv6_listeners_and_connections_count_too() {
+    let out = under("ports-v6", &["--interval", "0", "--format", "json"]);
+    out.status(1);
+    let doc = out.json();
+    let l = listener(&doc, "[::1]:9006");
+    assert_eq!(l["process"]["name"], "python3", "{l:#}");
+    let f = finding(&doc, "port-exhaustion");
+    let evidence = f["evidence"][0].as_str().unwrap();
+    assert!(
+        evidence.starts_with("to [::1]:9006:") && evidence.contains("of 10 ports"),
         "{evidence}"
     );
 }

@@ -8,13 +8,15 @@
 //! Listeners are named after their process from /proc/PID/fd socket
 //! inodes: only listeners, each process's first descriptors and then its
 //! last (where servers open listeners) tried first, and the walk stops once
-//! all are found. Other users' processes need root; the count of listeners
+//! all are found. A process whose descriptor links are refused is left
+//! after one try. Other users' processes need root; the count of listeners
 //! left unnamed is kept so the report can say so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
@@ -27,6 +29,7 @@ use netlink_packet_sock_diag::{
 };
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_SYN_RECV: u8 = 3;
@@ -79,13 +82,8 @@ struct Entry {
     uid: u32,
 }
 
-/// Dumps the TCP sockets of one family in `states`, calling `each` per
-/// socket. Only the fixed inet_diag_msg header is parsed (the attributes
-/// that follow are skipped): tens of thousands of sockets cost one pass.
-fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&NetlinkAddr::new(0, 0))?;
+/// The inet_diag request of the sock_diag interface: one address family.
+fn family_request(family: u8, states: StateFlags) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let id = if family == AF_INET {
@@ -107,7 +105,39 @@ fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Resu
     packet.finalize();
     let mut request = vec![0; packet.buffer_len()];
     packet.serialize(&mut request[..]);
-    socket.send(&request, 0)?;
+    request
+}
+
+/// The older TCPDIAG_GETSOCK request, still served by the same dump
+/// (inet_diag_rcv_msg_compat): it asks with no address family, so IPv4
+/// and IPv6 come from one walk of the kernel's socket hash instead of two.
+/// The sock_diag crates do not build it: a netlink header, then
+/// `struct inet_diag_req` (include/uapi/linux/inet_diag.h): family, two
+/// prefix lengths, extensions, a zeroed 48-byte socket id, the states and
+/// an unused table mask.
+fn both_families_request(states: StateFlags) -> Vec<u8> {
+    const TCPDIAG_GETSOCK: u16 = 18;
+    const BODY: usize = 4 + 48 + 4 + 4;
+    let mut request = Vec::with_capacity(16 + BODY);
+    request.extend_from_slice(&((16 + BODY) as u32).to_ne_bytes());
+    request.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request.extend_from_slice(&[0; 8]); // sequence number, port id
+    request.extend_from_slice(&[0; 4 + 48]); // AF_UNSPEC, lengths, no extensions, any socket
+    request.extend_from_slice(&states.bits().to_ne_bytes());
+    request.extend_from_slice(&[0; 4]);
+    request
+}
+
+/// Sends one dump `request` and calls `each` per socket. Only the fixed
+/// inet_diag_msg header is parsed (the attributes that follow are
+/// skipped): tens of thousands of sockets cost one pass.
+fn dump(request: &[u8], mut each: impl FnMut(Entry)) -> io::Result<()> {
+    const TCPDIAG_GETSOCK: u16 = 18;
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&NetlinkAddr::new(0, 0))?;
+    socket.send(request, 0)?;
     let bad = |e: netlink_packet_core::DecodeError| {
         io::Error::new(io::ErrorKind::InvalidData, e.to_string())
     };
@@ -127,7 +157,8 @@ fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Resu
                         .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                     return Err(io::Error::from_raw_os_error(code.saturating_neg()));
                 }
-                SOCK_DIAG_BY_FAMILY => {
+                // Replies carry the request's type.
+                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                     let h = InetResponseHeader::parse(message.payload()).map_err(bad)?;
                     each(Entry {
                         state: h.state,
@@ -153,34 +184,47 @@ fn dump(family: u8, states: StateFlags, mut each: impl FnMut(Entry)) -> io::Resu
 const HEAD: usize = 64;
 
 /// Tries a process's descriptors in the order that names a listener
-/// soonest, until `probe` says nothing is left to find: the first `HEAD`
-/// as listed, as they come (a server opens its listeners at start-up), then
-/// the rest, listed (cheap) and tried from the highest down (a listener
-/// opened on a reload comes after the connections). `rest` is a buffer.
+/// soonest, until `probe` breaks (nothing is left to find, or the
+/// process's descriptors are closed to us): the first `HEAD` as listed, as
+/// they come (a server opens its listeners at start-up), then the rest,
+/// listed (cheap) and tried from the highest down (a listener opened on a
+/// reload comes after the connections). `rest` is a buffer.
 fn try_in_order(
     listing: impl Iterator<Item = u32>,
     rest: &mut Vec<u32>,
-    mut probe: impl FnMut(u32) -> bool,
+    mut probe: impl FnMut(u32) -> ControlFlow<()>,
 ) {
     let mut listing = listing;
     for fd in listing.by_ref().take(HEAD) {
-        if probe(fd) {
+        if probe(fd).is_break() {
             return;
         }
     }
     rest.clear();
     rest.extend(listing);
     for &fd in rest.iter().rev() {
-        if probe(fd) {
+        if probe(fd).is_break() {
             return;
         }
     }
 }
 
-/// Runs `dump` for IPv4 and IPv6; a kernel without IPv6 refuses the second.
+/// Dumps IPv4 and IPv6 sockets in `states`: in one walk where the kernel
+/// serves the older request (every kernel with sock_diag so far), else one
+/// dump per family, where a kernel without IPv6 refuses the second. Only a
+/// refusal before any socket was reported falls back, so nothing is
+/// counted twice.
 fn dump_both(states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
-    dump(AF_INET, states.clone(), &mut each)?;
-    let _ = dump(AF_INET6, states, &mut each);
+    let mut reported = false;
+    let one_walk = dump(&both_families_request(states.clone()), |e| {
+        reported = true;
+        each(e)
+    });
+    if one_walk.is_ok() || reported {
+        return one_walk;
+    }
+    dump(&family_request(AF_INET, states.clone()), &mut each)?;
+    let _ = dump(&family_request(AF_INET6, states), &mut each);
     Ok(())
 }
 
@@ -306,12 +350,20 @@ impl Sockets {
                     fd_name.clear();
                     let _ = write!(fd_name, "{fd}");
                     link.clear();
-                    let Ok(target) = rustix::fs::readlinkat(
+                    let target = match rustix::fs::readlinkat(
                         &fd_dir,
                         fd_name.as_str(),
                         std::mem::take(&mut link),
-                    ) else {
-                        return false;
+                    ) {
+                        Ok(target) => target,
+                        // The fd directory can be listed while its links
+                        // stay closed (ptrace access: a process of the
+                        // host seen from a user namespace, or one that
+                        // changed credentials). Every other descriptor of
+                        // the process would be refused the same way.
+                        Err(Errno::ACCESS | Errno::PERM) => return ControlFlow::Break(()),
+                        // Closed since the listing.
+                        Err(_) => return ControlFlow::Continue(()),
                     };
                     let inode = target
                         .to_bytes()
@@ -326,7 +378,11 @@ impl Sockets {
                             .unwrap_or_default();
                         self.listeners[i].process = Some(Process { pid, name });
                     }
-                    wanted.is_empty()
+                    if wanted.is_empty() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 });
             }
         }
@@ -350,7 +406,11 @@ mod tests {
         let mut order = Vec::new();
         try_in_order(listing, &mut Vec::new(), |fd| {
             order.push(fd);
-            fd == target
+            if fd == target {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         });
         (order, listed.get())
     }

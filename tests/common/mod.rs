@@ -43,7 +43,7 @@ pub fn tcptune(args: &[&str]) -> Tcptune {
     }
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }

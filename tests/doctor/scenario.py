@@ -125,7 +125,7 @@ def syn_burst(cookies):
 
 def serve_and_close(port, started, address="127.0.0.1"):
     """A server that closes each connection after the client did."""
-    ls = socket.socket()
+    ls = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((address, port))
     ls.listen(1024)
@@ -135,31 +135,31 @@ def serve_and_close(port, started, address="127.0.0.1"):
         threading.Thread(target=lambda c=conn: (c.recv(1), c.close()), daemon=True).start()
 
 
-def short_connection(port):
-    c = socket.socket()
+def short_connection(port, address="127.0.0.1"):
+    c = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
     try:
-        c.connect(("127.0.0.1", port))
+        c.connect((address, port))
     finally:
         c.close()
 
 
-def ports(range_):
+def ports(range_, port=9002, address="127.0.0.1"):
     """Short outgoing connections to one port, this side closing first,
-    with a 10-port range and no TIME_WAIT reuse."""
+    with a 10-port range and no TIME_WAIT reuse (IPv6 when `address` is)."""
     lo_up()
     sysctl("net.ipv4.ip_local_port_range", range_)
     sysctl("net.ipv4.tcp_tw_reuse", 0)
     started = threading.Event()
-    threading.Thread(target=serve_and_close, args=(9002, started), daemon=True).start()
+    threading.Thread(target=serve_and_close, args=(port, started, address), daemon=True).start()
     started.wait()
     for _ in range(10):
         try:
-            short_connection(9002)
+            short_connection(port, address)
         except OSError:
             break
     time.sleep(0.3)
     ready()
-    forever(lambda: short_connection(9002), 0.05)
+    forever(lambda: short_connection(port, address), 0.05)
 
 
 def time_wait_overflow():
@@ -247,6 +247,7 @@ SCENARIOS = {
     "syn-flood": lambda: syn_burst(1),
     "syn-queue-overflow": lambda: syn_burst(0),
     "ports": lambda: ports("40000 40009"),
+    "ports-v6": lambda: ports("40000 40009", 9006, "::1"),
     "time-wait-overflow": time_wait_overflow,
     "idle": idle,
     "inert": inert,
