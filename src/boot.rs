@@ -34,6 +34,8 @@
 //! `FILE_CAP`) makes every boot value `unknown` rather than a guess.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -331,8 +333,9 @@ type FileRead = Result<Rc<(Vec<u8>, (u64, u64))>, Rc<ReadError>>;
 #[derive(Default)]
 pub struct Reads {
     keep: bool,
-    files: FxHashMap<PathBuf, FileRead>,
-    dirs: FxHashMap<PathBuf, Option<crate::root::Dir>>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components.
+    files: FxHashMap<OsString, FileRead>,
+    dirs: FxHashMap<OsString, Option<crate::root::Dir>>,
     /// Each directory's `*.conf` names in name order, with their types.
     listings: FxHashMap<&'static str, Rc<[(String, FileType)]>>,
 }
@@ -360,14 +363,14 @@ impl Reads {
     }
 
     fn get(&mut self, root: &Root, path: &Path, regular: bool) -> FileRead {
-        if let Some(done) = self.files.get(path) {
+        if let Some(done) = self.files.get(path.as_os_str()) {
             return done.clone();
         }
         let read = match (regular, path.parent(), path.file_name()) {
             (true, Some(parent), Some(name)) => {
                 let dir = self
                     .dirs
-                    .entry(parent.to_path_buf())
+                    .entry(parent.as_os_str().to_owned())
                     .or_insert_with(|| root.dir(parent).ok());
                 match dir {
                     Some(d) => d.read_identified(name, FILE_CAP),
@@ -378,7 +381,7 @@ impl Reads {
         };
         let read = read.map(Rc::new).map_err(Rc::new);
         if self.keep {
-            self.files.insert(path.to_path_buf(), read.clone());
+            self.files.insert(path.as_os_str().to_owned(), read.clone());
         }
         read
     }
@@ -426,9 +429,10 @@ impl BootConfig {
         if is_separate_dir(root, LIB_DIR, "/usr/lib/sysctl.d") {
             dirs.push(LIB_DIR);
         }
-        // (path, kind, replaced paths, is a link), one per file name; the
-        // name itself only in `by_name` (10,000 files: no second copy).
-        let mut chosen: Vec<(PathBuf, Kind, Vec<PathBuf>, bool)> = Vec::new();
+        // (path, where its name starts, kind, replaced paths, is a link),
+        // one per file name; the name itself only in `by_name` (10,000
+        // files: no second copy).
+        let mut chosen: Vec<(PathBuf, usize, Kind, Vec<PathBuf>, bool)> = Vec::new();
         let mut by_name: FxHashMap<String, usize> = FxHashMap::default();
         for dir in dirs {
             // A missing directory lists nothing (the overlay may still go there).
@@ -448,9 +452,13 @@ impl BootConfig {
                 names.sort_by(|a, b| a.0.cmp(&b.0));
             }
             for (name, file_type) in names {
-                let path = Path::new(dir).join(&name);
+                let mut joined = String::with_capacity(dir.len() + 1 + name.len());
+                joined.push_str(dir);
+                joined.push('/');
+                joined.push_str(&name);
+                let path = PathBuf::from(joined);
                 if let Some(&i) = by_name.get(&name) {
-                    chosen[i].2.push(path);
+                    chosen[i].3.push(path);
                     continue;
                 }
                 let is_overlay = cfg.overlay.as_ref().is_some_and(|(o, _)| *o == path);
@@ -461,13 +469,16 @@ impl BootConfig {
                 };
                 by_name.insert(name, chosen.len());
                 let is_link = file_type == Some(FileType::Symlink);
-                chosen.push((path, kind, Vec::new(), is_link));
+                chosen.push((path, dir.len() + 1, kind, Vec::new(), is_link));
             }
         }
         drop(by_name);
         // By file name, as the loaders order them (the path ends with it).
-        chosen.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
-        for (path, kind, replaces, is_link) in chosen {
+        fn name(c: &(PathBuf, usize, Kind, Vec<PathBuf>, bool)) -> &[u8] {
+            &c.0.as_os_str().as_bytes()[c.1..]
+        }
+        chosen.sort_by(|a, b| name(a).cmp(name(b)));
+        for (path, _, kind, replaces, is_link) in chosen {
             cfg.add_file(root, reads, path, kind, replaces, is_link);
         }
         let conf = Path::new(SYSCTL_CONF);
@@ -602,11 +613,17 @@ impl BootConfig {
             self.warn(path, Some(n), WarningKind::File, "a line of 1 MiB or more: systemd-sysctl stops reading the file there (\"No buffer space available\") and ignores the rest".into());
         }
         let _ = complete;
+        // Almost every file is valid UTF-8 as a whole: checked once, its
+        // lines (cut at ASCII bytes) are slices of it; otherwise each line
+        // is checked, and repaired where it must be.
+        let whole = std::str::from_utf8(bytes).ok();
         for (n, raw) in lines {
-            // Checked the fast way first: almost every line is valid UTF-8.
-            let text = match std::str::from_utf8(raw) {
-                Ok(t) => std::borrow::Cow::Borrowed(t),
-                Err(_) => String::from_utf8_lossy(raw),
+            let text = match whole {
+                Some(all) => {
+                    let at = raw.as_ptr() as usize - bytes.as_ptr() as usize;
+                    std::borrow::Cow::Borrowed(&all[at..at + raw.len()])
+                }
+                None => String::from_utf8_lossy(raw),
             };
             match parse_line(&text, self.loader) {
                 Parsed::Nothing => {}
@@ -929,8 +946,18 @@ fn is_space(loader: Loader, c: char) -> bool {
     }
 }
 
+/// `s` without the loader's white space at either end. Every such
+/// character is ASCII, and no byte of a multi-byte character is, so the
+/// bytes can be compared directly (this runs for every line, twice).
 fn trim_for(loader: Loader, s: &str) -> &str {
-    s.trim_matches(|c| is_space(loader, c))
+    let space = |b: &u8| b.is_ascii() && is_space(loader, char::from(*b));
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |e| e + 1);
+    &s[start..end]
 }
 
 fn parse_line(raw: &str, loader: Loader) -> Parsed<'_> {
@@ -1157,6 +1184,27 @@ mod normalize_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimming_by_bytes_equals_trimming_by_characters() {
+        let pieces = [
+            " ", "\t", "\r", "\n", "\x0b", "\x0c", "\u{a0}", "\u{2003}", "é", "k", "=", "",
+        ];
+        for loader in [Loader::Systemd, Loader::Procps] {
+            for a in pieces {
+                for b in pieces {
+                    for c in pieces {
+                        let s = format!("{a}{b}x{c}{a}{b}");
+                        let by_chars = s.trim_matches(|ch| is_space(loader, ch));
+                        assert_eq!(trim_for(loader, &s), by_chars, "{s:?} {loader:?}");
+                        let s = format!("{a}{b}{c}");
+                        let by_chars = s.trim_matches(|ch| is_space(loader, ch));
+                        assert_eq!(trim_for(loader, &s), by_chars, "{s:?} {loader:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn globs_match_one_component() {
