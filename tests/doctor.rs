@@ -128,6 +128,51 @@ fn listeners_are_named_without_retrying_refused_processes() {
     }
 }
 
+/// A listener opened after 3,000 connections of its process is named
+/// without listing all 3,000 descriptors (descriptors.rs reads them from
+/// the top down, a window at a time).
+#[test]
+fn a_late_listener_is_named_without_listing_every_descriptor() {
+    let script = repo().join("tests/doctor/scenario.py");
+    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
+        .before(&format!(
+            "python3 '{}' late-listener > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
+             SCENARIO=$!\n\
+             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
+            script.display()
+        ))
+        .after(
+            "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=getdents64 \"$1\" doctor --interval 0 >/dev/null\n\
+             kill $SCENARIO\n\
+             cat \"$TCPTUNE_SCRATCH/trace\"",
+        )
+        .run();
+    let doc = out.json();
+    assert_eq!(listener(&doc, "0.0.0.0:9011")["process"]["name"], "python3");
+    // Bytes of directory records read from each /proc/PID/fd.
+    let mut listed: std::collections::HashMap<&str, usize> = Default::default();
+    for line in out.after.lines() {
+        let Some((_, rest)) = line.split_once("getdents64(") else {
+            continue;
+        };
+        let Some((dir, _)) = rest.split_once('>') else {
+            continue;
+        };
+        let bytes = line
+            .rsplit("= ")
+            .next()
+            .and_then(|n| n.trim().parse::<usize>().ok());
+        *listed.entry(dir).or_default() += bytes.unwrap_or(0);
+    }
+    let most = listed.values().max().copied().unwrap_or(0);
+    // Listing all 3,000 descriptors takes 3,000 records of 24 bytes.
+    assert!(most > 0, "no descriptor directory read:\n{}", out.after);
+    assert!(
+        most < 3_000 * 24 / 3,
+        "{most} bytes listed from one fd directory"
+    );
+}
+
 #[test]
 fn a_listener_capped_by_its_backlog_overflows() {
     let out = under("accept-backlog", &["--interval", "1", "--format", "json"]);

@@ -9,6 +9,7 @@
 //! and the netlink socket follow the thread.
 
 pub mod counters;
+mod descriptors;
 pub mod findings;
 pub mod sockets;
 

@@ -2,14 +2,15 @@
 //! as `ss` sees them, through sock_diag (netlink inet_diag): listeners with
 //! their accept queue (Recv-Q) and its cap (Send-Q = min(backlog,
 //! somaxconn)), half-open requests per listener, and established and
-//! TIME_WAIT connections per remote address and port. One dump per address
-//! family; no per-connection work beyond counting.
+//! TIME_WAIT connections per remote address and port. One walk of the
+//! kernel's socket hash for both address families where the kernel serves
+//! it; no per-connection work beyond counting.
 //!
 //! Listeners are named after their process from /proc/PID/fd socket
 //! inodes: only listeners, each process's first descriptors and then its
-//! last (where servers open listeners) tried first, and the walk stops once
-//! all are found. A process whose descriptor links are refused is left
-//! after one try. Other users' processes need root; the count of listeners
+//! last (where servers open listeners) tried first (descriptors.rs), and
+//! the walk stops once all are found. A process whose descriptor links are
+//! refused is left after one try. Other users' processes need root; the count of listeners
 //! left unnamed is kept so the report can say so.
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
@@ -30,6 +32,8 @@ use netlink_packet_sock_diag::{
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
+
+use super::descriptors::{ProcFd, try_in_order};
 
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_SYN_RECV: u8 = 3;
@@ -180,35 +184,6 @@ fn dump(request: &[u8], mut each: impl FnMut(Entry)) -> io::Result<()> {
     }
 }
 
-/// How many descriptors of a process are tried in the order listed.
-const HEAD: usize = 64;
-
-/// Tries a process's descriptors in the order that names a listener
-/// soonest, until `probe` breaks (nothing is left to find, or the
-/// process's descriptors are closed to us): the first `HEAD` as listed, as
-/// they come (a server opens its listeners at start-up), then the rest,
-/// listed (cheap) and tried from the highest down (a listener opened on a
-/// reload comes after the connections). `rest` is a buffer.
-fn try_in_order(
-    listing: impl Iterator<Item = u32>,
-    rest: &mut Vec<u32>,
-    mut probe: impl FnMut(u32) -> ControlFlow<()>,
-) {
-    let mut listing = listing;
-    for fd in listing.by_ref().take(HEAD) {
-        if probe(fd).is_break() {
-            return;
-        }
-    }
-    rest.clear();
-    rest.extend(listing);
-    for &fd in rest.iter().rev() {
-        if probe(fd).is_break() {
-            return;
-        }
-    }
-}
-
 /// Dumps IPv4 and IPv6 sockets in `states`: in one walk where the kernel
 /// serves the older request (every kernel with sock_diag so far), else one
 /// dump per family, where a kernel without IPv6 refuses the second. Only a
@@ -311,7 +286,7 @@ impl Sockets {
             .collect();
         wanted.remove(&0);
         let mut link = Vec::with_capacity(64);
-        let (mut numbers, mut fd_name) = (Vec::new(), String::new());
+        let mut fd_name = String::new();
         if let Ok(proc_dir) = rustix::fs::open(
             "/proc",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -336,17 +311,7 @@ impl Sockets {
                 ) else {
                     continue;
                 };
-                let Ok(fds) = rustix::fs::Dir::read_from(&fd_dir) else {
-                    continue;
-                };
-                let listing = fds.filter_map(|fd| {
-                    let fd = fd.ok()?;
-                    std::str::from_utf8(fd.file_name().to_bytes())
-                        .ok()?
-                        .parse::<u32>()
-                        .ok()
-                });
-                try_in_order(listing, &mut numbers, |fd| {
+                try_in_order(&mut ProcFd::new(fd_dir.as_fd()), |fd| {
                     fd_name.clear();
                     let _ = write!(fd_name, "{fd}");
                     link.clear();
@@ -391,43 +356,5 @@ impl Sockets {
             .iter()
             .filter(|l| l.process.is_none())
             .count();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The order descriptors are tried in, and how many the listing had
-    /// to produce, when the listener is `target`.
-    fn tried(count: u32, target: u32) -> (Vec<u32>, u32) {
-        let listed = std::cell::Cell::new(0);
-        let listing = (0..count).inspect(|_| listed.set(listed.get() + 1));
-        let mut order = Vec::new();
-        try_in_order(listing, &mut Vec::new(), |fd| {
-            order.push(fd);
-            if fd == target {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        (order, listed.get())
-    }
-
-    #[test]
-    fn descriptors_are_tried_first_as_listed_then_from_the_highest() {
-        // A listener among the first: found without listing the rest.
-        let (order, listed) = tried(10_000, 3);
-        assert_eq!(order, [0, 1, 2, 3]);
-        assert_eq!(listed, 4);
-        // One opened after 10,000 connections: two tries past the head.
-        let (order, _) = tried(10_000, 9_998);
-        assert_eq!(order.len(), HEAD + 2);
-        assert_eq!(order[HEAD..], [9_999, 9_998]);
-        // Not there: every descriptor once.
-        let (mut order, _) = tried(200, 500);
-        order.sort_unstable();
-        assert_eq!(order, (0..200).collect::<Vec<_>>());
     }
 }

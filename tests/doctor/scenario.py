@@ -242,6 +242,7 @@ def crowd(established, time_wait, late_listener=False):
 
 SCENARIOS = {
     "crowd": lambda: crowd(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] == ["late-listener"]),
+    "late-listener": lambda: crowd(3000, 0, True),
     "accept-backlog": lambda: accept_overflow(4),
     "accept-somaxconn": lambda: accept_overflow(4096, somaxconn=16),
     "syn-flood": lambda: syn_burst(1),
