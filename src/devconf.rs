@@ -118,6 +118,22 @@ fn initial(k: &DevKey) -> i64 {
     }
 }
 
+/// The keys whose lines `effect` reads for `path` (normalised), `path`
+/// included: a model of only these (boot.rs `read_both_for`) gives the
+/// same provenance for `path` as a model of every line.
+pub fn inputs(path: &str) -> Vec<String> {
+    let mut keys = vec![path.to_string()];
+    if let Some(k) = split(path) {
+        let family = if k.v6 { "ipv6" } else { "ipv4" };
+        keys.push(format!("net/{family}/conf/all/{}", k.attr));
+        keys.push(format!("net/{family}/conf/default/{}", k.attr));
+        if !k.v6 && k.attr == "forwarding" {
+            keys.push("net/ipv4/ip_forward".to_string());
+        }
+    }
+    keys
+}
+
 /// What the kernel does to `path` (normalised) because of lines that write
 /// other keys: replays, in load order, every write to the key, to its
 /// family's `all` and `default`, and (IPv4 forwarding) to `ip_forward`.

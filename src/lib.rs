@@ -443,7 +443,7 @@ fn why(cx: &Context, keys: &[String]) -> Result<ExitCode, Error> {
             suggestion: Some(s),
         });
     }
-    let [systemd, procps] = BootConfig::read_both(cx.root);
+    let [systemd, procps] = BootConfig::read_both_for(cx.root, &canonical);
     let absent = |key: &str| absence(&cx.kernel, cx.visibility(), key);
     cx.out.why(
         &canonical,
