@@ -339,6 +339,63 @@ fn ipv6_listeners_and_connections_count_too() {
     );
 }
 
+/// Where the kernel refuses the one-walk request (strace makes its send
+/// fail: first the listeners', then the connections'), doctor dumps each
+/// address family apart and sees the same listeners and the same
+/// exhaustion.
+#[test]
+fn per_family_dumps_see_what_one_walk_sees() {
+    let script = repo().join("tests/doctor/scenario.py");
+    let mut after = String::new();
+    for when in [1, 2] {
+        after.push_str(&format!(
+            "strace -f -o \"$TCPTUNE_SCRATCH/trace{when}\" -e trace=sendto -e inject=sendto:error=EINVAL:when={when} \
+             \"$1\" doctor --interval 0 --format json\n\
+             echo \"=== $(grep -c sendto \"$TCPTUNE_SCRATCH/trace{when}\") sends\"\n"
+        ));
+    }
+    after.push_str("kill $SCENARIO\n");
+    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
+        .before(&format!(
+            "python3 '{}' ports-v6 > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
+             SCENARIO=$!\n\
+             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
+            script.display()
+        ))
+        .after(&after)
+        .run();
+    let summary = |doc: &serde_json::Value| {
+        let listeners: Vec<String> = doc["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{} {}", l["local"], l["process"]["name"]))
+            .collect();
+        let exhausted = finding(doc, "port-exhaustion")["evidence"][0]
+            .as_str()
+            .unwrap()
+            .split(": ")
+            .next()
+            .unwrap()
+            .to_string();
+        (listeners, exhausted)
+    };
+    let one_walk = summary(&out.json());
+    assert_eq!(one_walk.1, "to [::1]:9006", "{one_walk:?}");
+    let parts: Vec<&str> = out.after.split("=== ").collect();
+    assert_eq!(parts.len(), 3, "{}", out.after);
+    for (i, part) in parts[..2].iter().enumerate() {
+        let json = part.rsplit_once("sends\n").map_or(*part, |(_, j)| j);
+        let doc: serde_json::Value =
+            serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}:\n{}", out.after));
+        assert_eq!(summary(&doc), one_walk, "fallback {}", i + 1);
+    }
+    // The refused request, then IPv4 and IPv6 apart, and the other walk.
+    for part in &parts[1..] {
+        assert!(part.starts_with("4 sends"), "{}", out.after);
+    }
+}
+
 #[test]
 fn time_wait_overflow_is_counted() {
     let out = under(
