@@ -70,13 +70,18 @@ fn prepare_process() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-/// `Cli::parse()`, except that the parser's tree of every subcommand's
+/// `Cli::parse()`, except that the plainest `diff` and `check` skip clap
+/// (`cli::plain`), and that the parser's tree of every subcommand's
 /// arguments is left to the process's exit instead of being freed one
 /// allocation at a time (a twentieth of a `diff`'s instructions).
 fn parse_command_line() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(cli) = tcptune::cli::plain(&args) {
+        return cli;
+    }
     let mut command = tcptune::cli::command();
     let parsed = command
-        .try_get_matches_from_mut(std::env::args_os())
+        .try_get_matches_from_mut(args)
         .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
     match parsed {
         Ok(cli) => {
