@@ -11,6 +11,12 @@ use common::{Outcome, repo, tcptune};
 
 /// doctor with `args`, while scenario `name` runs in the sandbox.
 fn under(name: &str, args: &[&str]) -> Outcome {
+    under_then(name, args, "")
+}
+
+/// `under`, and `after` (a script; `$1` is tcptune) run in the same
+/// sandbox while the scenario still runs; its output is `Outcome::after`.
+fn under_then(name: &str, args: &[&str], after: &str) -> Outcome {
     let mut all = vec!["doctor"];
     all.extend_from_slice(args);
     let script = repo().join("tests/doctor/scenario.py");
@@ -21,7 +27,7 @@ fn under(name: &str, args: &[&str]) -> Outcome {
              until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do kill -0 $SCENARIO 2>/dev/null || {{ cat \"$TCPTUNE_SCRATCH/scenario.log\" >&2; exit 98; }}; sleep 0.05; done",
             script.display()
         ))
-        .after("kill $SCENARIO")
+        .after(&format!("{after}\nkill $SCENARIO"))
         .run()
 }
 
@@ -84,20 +90,12 @@ fn listener<'a>(doc: &'a serde_json::Value, local: &str) -> &'a serde_json::Valu
 /// may not read their links) is left after one try, not tried fd by fd.
 #[test]
 fn listeners_are_named_without_retrying_refused_processes() {
-    let script = repo().join("tests/doctor/scenario.py");
-    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
-        .before(&format!(
-            "python3 '{}' accept-backlog > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
-             SCENARIO=$!\n\
-             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
-            script.display()
-        ))
-        .after(
-            "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=readlinkat \"$1\" doctor --interval 0 >/dev/null\n\
-             kill $SCENARIO\n\
+    let out = under_then(
+        "accept-backlog",
+        &["--interval", "0", "--format", "json"],
+        "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=readlinkat \"$1\" doctor --interval 0 >/dev/null\n\
              cat \"$TCPTUNE_SCRATCH/trace\"",
-        )
-        .run();
+    );
     let doc = out.json();
     assert_eq!(
         listener(&doc, "127.0.0.1:9001")["process"]["name"],
@@ -133,20 +131,12 @@ fn listeners_are_named_without_retrying_refused_processes() {
 /// the top down, a window at a time).
 #[test]
 fn a_late_listener_is_named_without_listing_every_descriptor() {
-    let script = repo().join("tests/doctor/scenario.py");
-    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
-        .before(&format!(
-            "python3 '{}' late-listener > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
-             SCENARIO=$!\n\
-             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
-            script.display()
-        ))
-        .after(
-            "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=getdents64 \"$1\" doctor --interval 0 >/dev/null\n\
-             kill $SCENARIO\n\
+    let out = under_then(
+        "late-listener",
+        &["--interval", "0", "--format", "json"],
+        "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=getdents64 \"$1\" doctor --interval 0 >/dev/null\n\
              cat \"$TCPTUNE_SCRATCH/trace\"",
-        )
-        .run();
+    );
     let doc = out.json();
     assert_eq!(listener(&doc, "0.0.0.0:9011")["process"]["name"], "python3");
     // Bytes of directory records read from each /proc/PID/fd.
@@ -345,7 +335,6 @@ fn ipv6_listeners_and_connections_count_too() {
 /// exhaustion.
 #[test]
 fn per_family_dumps_see_what_one_walk_sees() {
-    let script = repo().join("tests/doctor/scenario.py");
     let mut after = String::new();
     for when in [1, 2] {
         after.push_str(&format!(
@@ -354,16 +343,7 @@ fn per_family_dumps_see_what_one_walk_sees() {
              echo \"=== $(grep -c sendto \"$TCPTUNE_SCRATCH/trace{when}\") sends\"\n"
         ));
     }
-    after.push_str("kill $SCENARIO\n");
-    let out = tcptune(&["doctor", "--interval", "0", "--format", "json"])
-        .before(&format!(
-            "python3 '{}' ports-v6 > \"$TCPTUNE_SCRATCH/scenario.log\" 2>&1 &\n\
-             SCENARIO=$!\n\
-             until [ -e \"$TCPTUNE_SCRATCH/ready\" ]; do sleep 0.05; done",
-            script.display()
-        ))
-        .after(&after)
-        .run();
+    let out = under_then("ports-v6", &["--interval", "0", "--format", "json"], &after);
     let summary = |doc: &serde_json::Value| {
         let listeners: Vec<String> = doc["listeners"]
             .as_array()
