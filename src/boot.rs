@@ -397,10 +397,10 @@ impl BootConfig {
     }
 
     /// Both loaders' models, every file read once, good only for the
-    /// `provenance` of `keys` (what `why` shows):
-    /// lines of other keys are left out (a key set by 10,000 files is
-    /// found among 10,000 lines, not 100,000), except those the kernel
-    /// carries into these keys (devconf.rs) and every glob.
+    /// `provenance` of `keys` (what `why` shows): lines of other keys are
+    /// left out (a key set by 10,000 files is found among 10,000 lines, not
+    /// 100,000), except those the kernel carries into these keys
+    /// (devconf.rs) and every glob.
     pub fn read_both_for(root: &Root, keys: &[String]) -> [BootConfig; 2] {
         let only: FxHashSet<String> = keys
             .iter()
@@ -418,18 +418,10 @@ impl BootConfig {
     /// The boot model as if `overlay` (a system path and its content) were
     /// written: how `apply` checks that its file will win before writing it.
     pub fn read_with(root: &Root, loader: Loader, overlay: Option<(&Path, &str)>) -> BootConfig {
-        Self::read_cached(root, loader, overlay, &mut Reads::default())
+        Self::read_keyed(root, loader, overlay, &mut Reads::default(), None)
     }
 
-    fn read_cached(
-        root: &Root,
-        loader: Loader,
-        overlay: Option<(&Path, &str)>,
-        reads: &mut Reads,
-    ) -> BootConfig {
-        Self::read_keyed(root, loader, overlay, reads, None)
-    }
-
+    /// One loader's model; with `only`, of those paths' lines and globs.
     fn read_keyed(
         root: &Root,
         loader: Loader,

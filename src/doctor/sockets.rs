@@ -35,6 +35,9 @@ use rustix::io::Errno;
 
 use super::descriptors::{ProcFd, try_in_order};
 
+/// The older inet_diag request type (include/uapi/linux/inet_diag.h);
+/// its replies carry it too.
+const TCPDIAG_GETSOCK: u16 = 18;
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_SYN_RECV: u8 = 3;
 const TCP_TIME_WAIT: u8 = 6;
@@ -120,7 +123,6 @@ fn family_request(family: u8, states: StateFlags) -> Vec<u8> {
 /// prefix lengths, extensions, a zeroed 48-byte socket id, the states and
 /// an unused table mask.
 fn both_families_request(states: StateFlags) -> Vec<u8> {
-    const TCPDIAG_GETSOCK: u16 = 18;
     const BODY: usize = 4 + 48 + 4 + 4;
     let mut request = Vec::with_capacity(16 + BODY);
     request.extend_from_slice(&((16 + BODY) as u32).to_ne_bytes());
@@ -137,7 +139,6 @@ fn both_families_request(states: StateFlags) -> Vec<u8> {
 /// inet_diag_msg header is parsed (the attributes that follow are
 /// skipped): tens of thousands of sockets cost one pass.
 fn dump(request: &[u8], mut each: impl FnMut(Entry)) -> io::Result<()> {
-    const TCPDIAG_GETSOCK: u16 = 18;
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&NetlinkAddr::new(0, 0))?;

@@ -74,20 +74,24 @@ const OWN_SGR: [&str; 6] = [
     "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m",
 ];
 
-/// The last line of defence, over a whole composed text: keeps newlines
-/// and tcptune's own colour codes, escapes every other control character.
-/// Whether each of the eight bytes in `x` is in 0x20..0x7f. May answer
-/// false for some that are (a carry between bytes); never true otherwise.
-fn all_printable_ascii(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte below 0x20 borrows into its high bit; 0x7f and above have it
-    // set, or set it when one is added.
-    let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGH;
-    let del_or_high = (x | x.wrapping_add(ONES)) & HIGH;
+/// 0x80 in each byte of `x` that is zero, and nowhere else (eight bytes
+/// compared at once: the guard and text layout read every line so).
+pub(super) fn zero_bytes(x: u64) -> u64 {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & LOW) + LOW) | x | LOW)
+}
+
+/// Whether each of the eight bytes in `x` is in 0x20..0x7f.
+pub(super) fn all_printable_ascii(x: u64) -> bool {
+    // Below 0x20 the top three bits are clear; from 0x80 the high bit is
+    // set; 0x7f is the one left.
+    let below_space = zero_bytes(x & 0xe0e0_e0e0_e0e0_e0e0);
+    let del_or_high = (x & 0x8080_8080_8080_8080) | zero_bytes(x ^ 0x7f7f_7f7f_7f7f_7f7f);
     below_space | del_or_high == 0
 }
 
+/// The last line of defence, over a whole composed text: keeps newlines
+/// and tcptune's own colour codes, escapes every other control character.
 pub fn guard(text: &str) -> Cow<'_, str> {
     let unsafe_at = |i: usize, c: char| {
         c != '\n'

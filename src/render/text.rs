@@ -1,6 +1,8 @@
 //! Text layout for people: wrapping at 80 columns with hanging indents,
 //! durations kept on one line, and widths that ignore colour escapes.
 
+use super::sanitize::{all_printable_ascii, zero_bytes};
+
 pub(super) fn first_sentence(s: &str) -> String {
     let line = s.lines().next().unwrap_or_default();
     match line.find(". ") {
@@ -89,21 +91,14 @@ pub(super) fn push_right_aligned(out: &mut String, mut n: u32, width: usize) {
 /// whether it holds a run of two or more spaces; `None` for other text.
 /// Eight bytes at a time: this runs for every line `files` prints.
 fn printable_ascii(text: &str) -> Option<bool> {
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     const SPACES: u64 = 0x2020_2020_2020_2020;
-    // 0x80 in each byte of `x` that is zero, and nowhere else.
-    let zero_bytes = |x: u64| !(((x & LOW) + LOW) | x | LOW);
     let bytes = text.as_bytes();
     let mut chunks = bytes.chunks_exact(8);
     let mut spaced = false;
     let mut last_was_space = false;
     for chunk in chunks.by_ref() {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        // Below 0x20 or from 0x7f (a high bit, or 0x7f itself) is not.
-        let below = zero_bytes(w & 0xe0e0_e0e0_e0e0_e0e0);
-        let high_or_del = (w & HIGH) | zero_bytes(w ^ LOW);
-        if below | high_or_del != 0 {
+        if !all_printable_ascii(w) {
             return None;
         }
         let spaces = zero_bytes(w ^ SPACES);
