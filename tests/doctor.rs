@@ -163,6 +163,91 @@ fn a_late_listener_is_named_without_listing_every_descriptor() {
     );
 }
 
+/// A dump request carrying a filter (the plain one is 76 bytes long).
+fn filtered(line: &&str) -> bool {
+    line.contains("sendto(") && !line.contains("nlmsg_len=76,")
+}
+
+/// Bytes that the socket dumps of a straced doctor run returned, and the
+/// number of dump requests it sent.
+fn dumped(trace: &str) -> (usize, usize) {
+    let returned = |line: &str| {
+        line.rsplit("= ")
+            .next()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let bytes = trace
+        .lines()
+        .filter(|l| l.contains("recvfrom("))
+        .map(returned)
+        .sum();
+    (
+        bytes,
+        trace.lines().filter(|l| l.contains("sendto(")).count(),
+    )
+}
+
+/// With the range narrowed so that the 3,000 connections of the scenario
+/// must be looked at (3,000 ports: 2,400 make port-exhaustion), the kernel
+/// sends only the outgoing ones whose port lies in the sample (the low
+/// 900 ports): not the 3,000 connections accepted on the listener's port,
+/// and no second dump, since no pair holds a tenth of the range there.
+#[test]
+fn only_a_sample_of_outgoing_connections_leaves_the_kernel() {
+    let out = under_then(
+        "late-listener",
+        &["--interval", "0", "--format", "json"],
+        "echo 32768 35767 > /proc/sys/net/ipv4/ip_local_port_range\n\
+         strace -f -o \"$TCPTUNE_SCRATCH/trace\" -e trace=sendto,recvfrom \"$1\" doctor --interval 0 --format json > \"$TCPTUNE_SCRATCH/doc\"\n\
+         cat \"$TCPTUNE_SCRATCH/trace\"; echo '=== '; cat \"$TCPTUNE_SCRATCH/doc\"",
+    );
+    let (trace, doc) = out.after.split_once("=== ").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(doc.trim()).unwrap();
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "port-exhaustion"),
+        "{doc:#}"
+    );
+    let (bytes, requests) = dumped(trace);
+    assert_eq!(requests, 2, "{trace}");
+    assert!(
+        trace.lines().any(|l| filtered(&l)),
+        "no filtered request:\n{trace}"
+    );
+    // A connection takes about 124 bytes; the accepted ones alone would
+    // take 370 KB.
+    assert!(bytes < 60_000, "{bytes} bytes dumped");
+}
+
+/// Half-open requests are counted when connections are dumped too, through
+/// the filter that leaves connections out (here every socket must be
+/// looked at: the range has one port).
+#[test]
+fn half_open_requests_pass_the_connections_filter() {
+    let out = under_then(
+        "syn-flood",
+        &["--netns", "srv", "--interval", "0", "--format", "json"],
+        "ip netns exec srv sh -c 'echo 40000 40000 > /proc/sys/net/ipv4/ip_local_port_range'\n\
+         strace -f -o \"$TCPTUNE_SCRATCH/trace\" -e trace=sendto,recvfrom \"$1\" doctor --netns srv --interval 0 --format json > \"$TCPTUNE_SCRATCH/doc\"\n\
+         cat \"$TCPTUNE_SCRATCH/trace\"; echo '=== '; cat \"$TCPTUNE_SCRATCH/doc\"",
+    );
+    let (trace, doc) = out.after.split_once("=== ").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(doc.trim()).unwrap();
+    let l = listener(&doc, "10.9.0.2:9003");
+    assert!(l["syn_recv"].as_u64().unwrap() >= 8, "{l}");
+    // Listeners, then requests and connections with the filter, which the
+    // kernel took (no second try).
+    assert_eq!(dumped(trace).1, 2, "{trace}");
+    assert!(
+        trace.lines().any(|l| filtered(&l)),
+        "no filtered request:\n{trace}"
+    );
+}
+
 #[test]
 fn a_listener_capped_by_its_backlog_overflows() {
     let out = under("accept-backlog", &["--interval", "1", "--format", "json"]);
@@ -307,7 +392,8 @@ fn ports_held_in_time_wait_run_out() {
     assert_eq!(f["targets"]["net.ipv4.ip_local_port_range"], "10240 65535");
     let evidence = f["evidence"][0].as_str().unwrap();
     assert!(
-        evidence.starts_with("to 127.0.0.1:9002:") && evidence.contains("of 10 ports"),
+        evidence.starts_with("from 127.0.0.1 to 127.0.0.1:9002: ")
+            && evidence.contains("of 10 ports"),
         "{evidence}"
     );
 }
@@ -324,19 +410,20 @@ fn ipv6_listeners_and_connections_count_too() {
     let f = finding(&doc, "port-exhaustion");
     let evidence = f["evidence"][0].as_str().unwrap();
     assert!(
-        evidence.starts_with("to [::1]:9006:") && evidence.contains("of 10 ports"),
+        evidence.starts_with("from ::1 to [::1]:9006: ") && evidence.contains("of 10 ports"),
         "{evidence}"
     );
 }
 
 /// Where the kernel refuses the one-walk request (strace makes its send
 /// fail: first the listeners', then the connections'), doctor dumps each
-/// address family apart and sees the same listeners and the same
-/// exhaustion.
+/// address family apart; where it refuses the connections' filter too
+/// (the next send), it asks again without; and sees the same listeners
+/// and the same exhaustion every time.
 #[test]
 fn per_family_dumps_see_what_one_walk_sees() {
     let mut after = String::new();
-    for when in [1, 2] {
+    for when in ["1", "2", "2..3"] {
         after.push_str(&format!(
             "strace -f -o \"$TCPTUNE_SCRATCH/trace{when}\" -e trace=sendto -e inject=sendto:error=EINVAL:when={when} \
              \"$1\" doctor --interval 0 --format json\n\
@@ -361,18 +448,21 @@ fn per_family_dumps_see_what_one_walk_sees() {
         (listeners, exhausted)
     };
     let one_walk = summary(&out.json());
-    assert_eq!(one_walk.1, "to [::1]:9006", "{one_walk:?}");
+    assert_eq!(one_walk.1, "from ::1 to [::1]:9006", "{one_walk:?}");
     let parts: Vec<&str> = out.after.split("=== ").collect();
-    assert_eq!(parts.len(), 3, "{}", out.after);
-    for (i, part) in parts[..2].iter().enumerate() {
+    assert_eq!(parts.len(), 4, "{}", out.after);
+    for (i, part) in parts[..3].iter().enumerate() {
         let json = part.rsplit_once("sends\n").map_or(*part, |(_, j)| j);
         let doc: serde_json::Value =
             serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}:\n{}", out.after));
         assert_eq!(summary(&doc), one_walk, "fallback {}", i + 1);
     }
-    // The refused request, then IPv4 and IPv6 apart, and the other walk.
+    // Three dumps (listeners; requests and a sample of the range; all of
+    // the range, since the sample shows the exhaustion), each asked for
+    // once, and two more sends: the refused request(s), then IPv4 and IPv6
+    // apart or, for the refused filter, the one walk without it.
     for part in &parts[1..] {
-        assert!(part.starts_with("4 sends"), "{}", out.after);
+        assert!(part.starts_with("5 sends"), "{}", out.after);
     }
 }
 

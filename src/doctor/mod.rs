@@ -10,6 +10,7 @@
 
 pub mod counters;
 mod descriptors;
+mod filter;
 pub mod findings;
 pub mod sockets;
 
@@ -95,7 +96,7 @@ fn read_sysctls(cx: &Context) -> Sysctls {
 /// Sockets with the namespace's ephemeral range. Connections are dumped
 /// only when the namespace holds enough of them (sockets in use plus
 /// TIME_WAIT, from sockstat) to fill the share of the range at which
-/// port-exhaustion starts: no destination can hold more than all.
+/// port-exhaustion starts: no pair of addresses can hold more than all.
 fn sockets(sysctls: &Sysctls, sample: &Sample) -> Result<Sockets, Error> {
     let range = sysctls
         .get("net.ipv4.ip_local_port_range")

@@ -2,9 +2,11 @@
 //! as `ss` sees them, through sock_diag (netlink inet_diag): listeners with
 //! their accept queue (Recv-Q) and its cap (Send-Q = min(backlog,
 //! somaxconn)), half-open requests per listener, and established and
-//! TIME_WAIT connections per remote address and port. One walk of the
-//! kernel's socket hash for both address families where the kernel serves
-//! it; no per-connection work beyond counting.
+//! TIME_WAIT connections per local address and remote address and port.
+//! One walk of the kernel's socket hash for both address families where
+//! the kernel serves it, filtered in the kernel so that only the sockets
+//! counted are copied out (a second walk only for a namespace near port
+//! exhaustion); no per-connection work beyond counting.
 //!
 //! Listeners are named after their process from /proc/PID/fd socket
 //! inodes: only listeners, each process's first descriptors and then its
@@ -21,19 +23,18 @@ use std::ops::ControlFlow;
 use std::os::fd::AsFd;
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
-    NetlinkMessage, Parseable,
+    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, Parseable,
 };
 use netlink_packet_sock_diag::{
-    SockDiagMessage,
     constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY},
-    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
+    inet::{InetResponseHeader, SocketId, StateFlags},
 };
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use super::descriptors::{ProcFd, try_in_order};
+use super::filter::{Condition, program};
 
 /// The older inet_diag request type (include/uapi/linux/inet_diag.h);
 /// its replies carry it too.
@@ -63,7 +64,8 @@ pub struct Listener {
     pub process: Option<Process>,
 }
 
-/// Connections to one remote address and port.
+/// Outgoing connections from one local address to one remote address and
+/// port: the kernel gives each such pair its own ephemeral ports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Remote {
     pub established: u32,
@@ -73,8 +75,10 @@ pub struct Remote {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sockets {
     pub listeners: Vec<Listener>,
-    /// Outgoing connections (local port in the ephemeral range) by remote.
-    pub remotes: BTreeMap<SocketAddr, Remote>,
+    /// Outgoing connections (local port in the ephemeral range) by local
+    /// address and remote: every pair that could be near exhaustion,
+    /// counted exactly (see `read`).
+    pub remotes: BTreeMap<(IpAddr, SocketAddr), Remote>,
     /// Listeners whose process could not be found (others' processes need root).
     pub unnamed: usize,
 }
@@ -89,50 +93,50 @@ struct Entry {
     uid: u32,
 }
 
-/// The inet_diag request of the sock_diag interface: one address family.
-fn family_request(family: u8, states: StateFlags) -> Vec<u8> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let id = if family == AF_INET {
-        SocketId::new_v4()
-    } else {
-        SocketId::new_v6()
-    };
-    let mut packet = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::empty(),
-            states,
-            socket_id: id,
-        })
-        .into(),
-    );
-    packet.finalize();
-    let mut request = vec![0; packet.buffer_len()];
-    packet.serialize(&mut request[..]);
+/// INET_DIAG_REQ_BYTECODE, the request's attribute carrying a filter.
+const REQ_BYTECODE: u16 = 1;
+
+/// A dump request: the netlink header, the request `body` and, when given,
+/// a filter program (filter.rs) as its one attribute.
+fn request(kind: u16, body: &[u8], filter: Option<&[u8]>) -> Vec<u8> {
+    let attribute = filter.map_or(0, |f| 4 + f.len());
+    let len = 16 + body.len() + attribute;
+    let mut request = Vec::with_capacity(len);
+    request.extend_from_slice(&(len as u32).to_ne_bytes());
+    request.extend_from_slice(&kind.to_ne_bytes());
+    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request.extend_from_slice(&[0; 8]); // sequence number, port id
+    request.extend_from_slice(body);
+    if let Some(f) = filter {
+        request.extend_from_slice(&(attribute as u16).to_ne_bytes());
+        request.extend_from_slice(&REQ_BYTECODE.to_ne_bytes());
+        request.extend_from_slice(f);
+    }
     request
 }
 
+/// The inet_diag request of the sock_diag interface for one address
+/// family: `struct inet_diag_req_v2` (include/uapi/linux/inet_diag.h):
+/// family, protocol, extensions, padding, the states, a zeroed 48-byte
+/// socket id (any socket).
+fn family_request(family: u8, states: StateFlags, filter: Option<&[u8]>) -> Vec<u8> {
+    let mut body = vec![family, IPPROTO_TCP, 0, 0];
+    body.extend_from_slice(&states.bits().to_ne_bytes());
+    body.extend_from_slice(&[0; 48]);
+    request(SOCK_DIAG_BY_FAMILY, &body, filter)
+}
+
 /// The older TCPDIAG_GETSOCK request, still served by the same dump
-/// (inet_diag_rcv_msg_compat): it asks with no address family, so IPv4
-/// and IPv6 come from one walk of the kernel's socket hash instead of two.
-/// The sock_diag crates do not build it: a netlink header, then
-/// `struct inet_diag_req` (include/uapi/linux/inet_diag.h): family, two
-/// prefix lengths, extensions, a zeroed 48-byte socket id, the states and
-/// an unused table mask.
-fn both_families_request(states: StateFlags) -> Vec<u8> {
-    const BODY: usize = 4 + 48 + 4 + 4;
-    let mut request = Vec::with_capacity(16 + BODY);
-    request.extend_from_slice(&((16 + BODY) as u32).to_ne_bytes());
-    request.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
-    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    request.extend_from_slice(&[0; 8]); // sequence number, port id
-    request.extend_from_slice(&[0; 4 + 48]); // AF_UNSPEC, lengths, no extensions, any socket
-    request.extend_from_slice(&states.bits().to_ne_bytes());
-    request.extend_from_slice(&[0; 4]);
-    request
+/// (inet_diag_rcv_msg_compat, which takes a filter too): it asks with no
+/// address family, so IPv4 and IPv6 come from one walk of the kernel's
+/// socket hash instead of two. `struct inet_diag_req`: family (AF_UNSPEC),
+/// two prefix lengths, extensions, a zeroed 48-byte socket id, the states
+/// and an unused table mask.
+fn both_families_request(states: StateFlags, filter: Option<&[u8]>) -> Vec<u8> {
+    let mut body = vec![0; 4 + 48];
+    body.extend_from_slice(&states.bits().to_ne_bytes());
+    body.extend_from_slice(&[0; 4]);
+    request(TCPDIAG_GETSOCK, &body, filter)
 }
 
 /// Sends one dump `request` and calls `each` per socket. Only the fixed
@@ -185,37 +189,96 @@ fn dump(request: &[u8], mut each: impl FnMut(Entry)) -> io::Result<()> {
     }
 }
 
-/// Dumps IPv4 and IPv6 sockets in `states`: in one walk where the kernel
-/// serves the older request (every kernel with sock_diag so far), else one
-/// dump per family, where a kernel without IPv6 refuses the second. Only a
-/// refusal before any socket was reported falls back, so nothing is
-/// counted twice.
-fn dump_both(states: StateFlags, mut each: impl FnMut(Entry)) -> io::Result<()> {
-    let mut reported = false;
-    let one_walk = dump(&both_families_request(states.clone()), |e| {
-        reported = true;
+/// Dumps IPv4 and IPv6 sockets in `states` that `filter` lets through: in
+/// one walk where the kernel serves the older request (every kernel with
+/// sock_diag so far), else one dump per family, where a kernel without
+/// IPv6 refuses the second. A kernel that refuses the filter is asked
+/// again without it (the caller counts only what it wants either way).
+/// Only a refusal before any socket was reported is retried, so nothing
+/// is counted twice.
+fn dump_both(
+    states: StateFlags,
+    filter: Option<&[u8]>,
+    mut each: impl FnMut(Entry),
+) -> io::Result<()> {
+    let reported = std::cell::Cell::new(false);
+    let mut counted = |e| {
+        reported.set(true);
         each(e)
-    });
-    if one_walk.is_ok() || reported {
-        return one_walk;
+    };
+    let mut refused = io::Error::from(io::ErrorKind::Unsupported);
+    let filters = if filter.is_some() {
+        vec![filter, None]
+    } else {
+        vec![None]
+    };
+    for filter in filters {
+        match dump(&both_families_request(states.clone(), filter), &mut counted) {
+            Err(_) if !reported.get() => {}
+            done => return done,
+        }
+        match dump(
+            &family_request(AF_INET, states.clone(), filter),
+            &mut counted,
+        ) {
+            Err(e) if !reported.get() => refused = e,
+            Err(e) => return Err(e),
+            Ok(()) => {
+                let _ = dump(&family_request(AF_INET6, states, filter), &mut counted);
+                return Ok(());
+            }
+        }
     }
-    dump(&family_request(AF_INET, states.clone()), &mut each)?;
-    let _ = dump(&family_request(AF_INET6, states), &mut each);
-    Ok(())
+    Err(refused)
+}
+
+/// The part of the ephemeral range whose outgoing sockets are read first
+/// (`Sockets::read`): its low `width` ports, and the least number of them
+/// that one pair must hold there to possibly hold `near` in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sample {
+    width: u32,
+    least: u32,
+}
+
+impl Sample {
+    /// Wide enough that a pair holding `near` of the range's `ports` holds
+    /// at least a tenth of the range inside it: at most `ports - width` of
+    /// its ports lie outside, so it holds `near - (ports - width)` inside.
+    /// The whole range where that is no narrower.
+    fn of(ports: u32, near: u32) -> Sample {
+        let least = (ports / 10).max(1);
+        let width = (ports.saturating_sub(near) + least).min(ports);
+        Sample { width, least }
+    }
 }
 
 impl Sockets {
     /// Reads the namespace's sockets. `ephemeral` is ip_local_port_range:
-    /// connections whose local port falls in it count as outgoing.
+    /// connections whose local port falls in it count as outgoing, and
+    /// their ports are counted per pair of local address and remote.
     /// `connections` is how many TCP sockets and TIME_WAIT entries the
-    /// namespace holds (sockstat): no destination can hold more, so when
-    /// that is below `near` ports the connections are not dumped at all.
+    /// namespace holds (sockstat), and `near` how many ports one pair must
+    /// hold for port-exhaustion.
+    ///
+    /// Copying a socket out of the kernel costs more than walking past it
+    /// (about 1 µs for a connection, a third of that for a TIME_WAIT entry,
+    /// measured on 6.18), so each dump is filtered in the kernel
+    /// (filter.rs), and at most three are made:
+    /// 1. listeners, from the listening hash alone (cheap);
+    /// 2. half-open requests, and, when `connections` reach `near`,
+    ///    established and TIME_WAIT sockets whose port lies in a `Sample`
+    ///    of the range (connections accepted on a listener's port are left
+    ///    out);
+    /// 3. when the sample is not the whole range and some pair holds enough
+    ///    of it to possibly hold `near` ports, every outgoing socket, so
+    ///    that the pairs are counted exactly.
+    ///
+    /// `remotes` thus holds every pair that could hold `near` ports,
+    /// counted exactly, and nothing else unless the whole range was read.
     pub fn read(ephemeral: (u16, u16), connections: i64, near: i64) -> io::Result<Sockets> {
         let mut s = Sockets::default();
-        let mut requests: HashMap<(IpAddr, u16), u32> = HashMap::new();
-        // Listeners come from the listening hash alone (cheap); requests and
-        // connections from one walk of the established hash per family.
-        dump_both(StateFlags::LISTEN, |e| {
+        dump_both(StateFlags::LISTEN, None, |e| {
             s.listeners.push(Listener {
                 local: SocketAddr::new(e.id.source_address, e.id.source_port),
                 accept_queue: e.recv_queue,
@@ -226,54 +289,115 @@ impl Sockets {
                 process: None,
             })
         })?;
-        let with_connections = connections >= near;
-        let states = if with_connections {
-            StateFlags::SYN_RECV | StateFlags::ESTABLISHED | StateFlags::TIME_WAIT
+        let mut requests: HashMap<(IpAddr, u16), u32> = HashMap::new();
+        let (lo, hi) = ephemeral;
+        let ports = u32::from(hi.saturating_sub(lo)) + 1;
+        let sample = Sample::of(ports, u32::try_from(near.max(0)).unwrap_or(u32::MAX));
+        let sampled = lo..=lo.saturating_add((sample.width - 1) as u16);
+        let (states, filter) = if connections >= near {
+            let outgoing = StateFlags::ESTABLISHED | StateFlags::TIME_WAIT;
+            (
+                StateFlags::SYN_RECV | outgoing,
+                Some(s.requests_and_sample(ephemeral, &sampled)),
+            )
         } else {
-            StateFlags::SYN_RECV
+            (StateFlags::SYN_RECV, None)
         };
-        let outgoing = ephemeral.0..=ephemeral.1;
-        dump_both(states, |e| match e.state {
+        dump_both(states, filter.as_deref(), |e| match e.state {
             TCP_SYN_RECV => {
                 *requests
                     .entry((e.id.source_address, e.id.source_port))
                     .or_insert(0) += 1;
             }
-            TCP_ESTABLISHED | TCP_TIME_WAIT if outgoing.contains(&e.id.source_port) => {
-                let remote = s
-                    .remotes
-                    .entry(SocketAddr::new(
-                        e.id.destination_address,
-                        e.id.destination_port,
-                    ))
-                    .or_default();
-                if e.state == TCP_TIME_WAIT {
-                    remote.time_wait += 1;
-                } else {
-                    remote.established += 1;
-                }
-            }
+            TCP_ESTABLISHED | TCP_TIME_WAIT if sampled.contains(&e.id.source_port) => s.count(&e),
             _ => {}
         })?;
+        if filter.is_some() && sample.width < ports {
+            let least = sample.least;
+            let possible = s
+                .remotes
+                .values()
+                .any(|r| r.established + r.time_wait >= least);
+            s.remotes.clear();
+            if possible {
+                let outgoing = program(&[[Condition::LocalPortIn(lo, hi)]]);
+                let states = StateFlags::ESTABLISHED | StateFlags::TIME_WAIT;
+                dump_both(states, Some(&outgoing), |e| {
+                    if (lo..=hi).contains(&e.id.source_port) {
+                        s.count(&e)
+                    }
+                })?;
+            }
+        }
+        s.attach_requests(requests);
+        s.listeners.sort_by_key(|l| (l.local.port(), l.local.ip()));
+        s.name_listeners();
+        Ok(s)
+    }
+
+    /// The filter of the second dump: half-open requests (not full
+    /// sockets) on any listener's port, and every socket whose port is in
+    /// `sampled`. Requests are told from TIME_WAIT entries by their port
+    /// only, so the TIME_WAIT entries of listener ports are sent too, and,
+    /// past 16 listener ports in the rest of the range, all of its
+    /// TIME_WAIT entries (cheap to send; not counted).
+    fn requests_and_sample(
+        &self,
+        (lo, hi): (u16, u16),
+        sampled: &std::ops::RangeInclusive<u16>,
+    ) -> Vec<u8> {
+        use Condition::{LocalPortIn, NotFull};
+        let mut clauses = vec![vec![LocalPortIn(*sampled.start(), *sampled.end())]];
+        if lo > 0 {
+            clauses.push(vec![NotFull, LocalPortIn(0, lo - 1)]);
+        }
+        if hi < u16::MAX {
+            clauses.push(vec![NotFull, LocalPortIn(hi + 1, u16::MAX)]);
+        }
+        let mut inside: Vec<u16> = self
+            .listeners
+            .iter()
+            .map(|l| l.local.port())
+            .filter(|p| (lo..=hi).contains(p) && !sampled.contains(p))
+            .collect();
+        inside.sort_unstable();
+        inside.dedup();
+        if inside.len() > 16 {
+            clauses.push(vec![NotFull, LocalPortIn(sampled.end() + 1, hi)]);
+        } else {
+            clauses.extend(inside.into_iter().map(|p| vec![NotFull, LocalPortIn(p, p)]));
+        }
+        program(&clauses)
+    }
+
+    fn count(&mut self, e: &Entry) {
+        let id = &e.id;
+        let remote = SocketAddr::new(id.destination_address, id.destination_port);
+        let pair = self.remotes.entry((id.source_address, remote)).or_default();
+        if e.state == TCP_TIME_WAIT {
+            pair.time_wait += 1;
+        } else {
+            pair.established += 1;
+        }
+    }
+
+    /// A request belongs to the listener on its port and address, or to
+    /// the wildcard listener on its port.
+    fn attach_requests(&mut self, requests: HashMap<(IpAddr, u16), u32>) {
         for ((addr, port), n) in requests {
-            // A request belongs to the listener on its port and address, or
-            // to the wildcard listener on its port.
-            let exact = s
+            let exact = self
                 .listeners
                 .iter()
                 .position(|l| l.local.port() == port && l.local.ip() == addr);
             let wildcard = || {
-                s.listeners
+                self.listeners
                     .iter()
                     .position(|l| l.local.port() == port && l.local.ip().is_unspecified())
             };
             if let Some(i) = exact.or_else(wildcard) {
-                s.listeners[i].syn_recv += n;
+                self.listeners[i].syn_recv += n;
             }
         }
-        s.listeners.sort_by_key(|l| (l.local.port(), l.local.ip()));
-        s.name_listeners();
-        Ok(s)
     }
 
     /// Finds each listener's process through /proc/PID/fd: one readlinkat
@@ -357,5 +481,36 @@ impl Sockets {
             .iter()
             .filter(|l| l.process.is_none())
             .count();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::findings::port_threshold;
+
+    #[test]
+    fn a_pair_that_could_be_near_exhaustion_shows_in_the_sample() {
+        for ports in [1u32, 2, 3, 9, 10, 11, 99, 100, 1000, 28232, 55296, 65535] {
+            let near = port_threshold(i64::from(ports)) as u32;
+            let s = Sample::of(ports, near);
+            assert!((1..=ports).contains(&s.width), "{ports}: {s:?}");
+            if s.width < ports {
+                // Holding `near` ports with as few inside as possible: all
+                // `ports - width` outside are held.
+                assert!(
+                    s.least >= 1 && near - (ports - s.width) >= s.least,
+                    "{ports}: {s:?}"
+                );
+            }
+        }
+        // The default range: the low 30% read first.
+        assert_eq!(
+            Sample::of(28232, 22586),
+            Sample {
+                width: 8469,
+                least: 2823
+            }
+        );
     }
 }
