@@ -64,8 +64,9 @@ sd=/lib/systemd/systemd-sysctl
 done
 
 # 3. doctor in a crowded namespace, three ways: the default ephemeral
-#    range (38,000 sockets exceed its 80%, so the connections are dumped for
-#    the per-destination check); a range so wide that they cannot fill it
+#    range (38,000 sockets exceed its 80%, so the connections in a sample of
+#    the range are dumped for the per-destination check; no pair holds
+#    enough of it to need the rest); a range so wide that they cannot fill it
 #    (no connection dump: the same information as the three tools); and a
 #    listener opened after the 10,000 connections of its process (the worst
 #    case for naming it).
