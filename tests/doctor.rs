@@ -85,6 +85,31 @@ fn listener<'a>(doc: &'a serde_json::Value, local: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no listener {local} in {doc:#}"))
 }
 
+/// An `after` script for `under_then`: `setup`, then doctor again with
+/// `args` under strace tracing `calls`; it prints the trace, `=== ` and
+/// doctor's output.
+fn straced(setup: &str, calls: &str, args: &str) -> String {
+    format!(
+        "{setup}\n\
+         strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace={calls} \"$1\" doctor {args} > \"$TCPTUNE_SCRATCH/doc\"\n\
+         cat \"$TCPTUNE_SCRATCH/trace\"; echo '=== '; cat \"$TCPTUNE_SCRATCH/doc\""
+    )
+}
+
+/// The trace and doctor's JSON that a `straced` script printed.
+fn trace_and_doc(out: &Outcome) -> (&str, serde_json::Value) {
+    let (trace, doc) = out.after.split_once("=== ").unwrap();
+    (trace, serde_json::from_str(doc.trim()).unwrap())
+}
+
+/// What a traced call returned (0 for an error).
+fn returned(line: &str) -> usize {
+    line.rsplit("= ")
+        .next()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
 /// Naming listeners walks /proc/PID/fd. A process whose descriptor links
 /// are refused (the sandbox's user namespace sees the host's processes but
 /// may not read their links) is left after one try, not tried fd by fd.
@@ -93,17 +118,16 @@ fn listeners_are_named_without_retrying_refused_processes() {
     let out = under_then(
         "accept-backlog",
         &["--interval", "0", "--format", "json"],
-        "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=readlinkat \"$1\" doctor --interval 0 >/dev/null\n\
-             cat \"$TCPTUNE_SCRATCH/trace\"",
+        &straced("", "readlinkat", "--interval 0 --format json"),
     );
+    let (trace, _) = trace_and_doc(&out);
     let doc = out.json();
     assert_eq!(
         listener(&doc, "127.0.0.1:9001")["process"]["name"],
         "python3"
     );
     let mut refused: std::collections::HashMap<&str, usize> = Default::default();
-    for line in out
-        .after
+    for line in trace
         .lines()
         .filter(|l| l.contains("EACCES") || l.contains("EPERM"))
     {
@@ -134,25 +158,21 @@ fn a_late_listener_is_named_without_listing_every_descriptor() {
     let out = under_then(
         "late-listener",
         &["--interval", "0", "--format", "json"],
-        "strace -f -y -o \"$TCPTUNE_SCRATCH/trace\" -e trace=getdents64 \"$1\" doctor --interval 0 >/dev/null\n\
-             cat \"$TCPTUNE_SCRATCH/trace\"",
+        &straced("", "getdents64", "--interval 0 --format json"),
     );
+    let (trace, _) = trace_and_doc(&out);
     let doc = out.json();
     assert_eq!(listener(&doc, "0.0.0.0:9011")["process"]["name"], "python3");
     // Bytes of directory records read from each /proc/PID/fd.
     let mut listed: std::collections::HashMap<&str, usize> = Default::default();
-    for line in out.after.lines() {
+    for line in trace.lines() {
         let Some((_, rest)) = line.split_once("getdents64(") else {
             continue;
         };
         let Some((dir, _)) = rest.split_once('>') else {
             continue;
         };
-        let bytes = line
-            .rsplit("= ")
-            .next()
-            .and_then(|n| n.trim().parse::<usize>().ok());
-        *listed.entry(dir).or_default() += bytes.unwrap_or(0);
+        *listed.entry(dir).or_default() += returned(line);
     }
     let most = listed.values().max().copied().unwrap_or(0);
     // Listing all 3,000 descriptors takes 3,000 records of 24 bytes.
@@ -171,12 +191,6 @@ fn filtered(line: &&str) -> bool {
 /// Bytes that the socket dumps of a straced doctor run returned, and the
 /// number of dump requests it sent.
 fn dumped(trace: &str) -> (usize, usize) {
-    let returned = |line: &str| {
-        line.rsplit("= ")
-            .next()
-            .and_then(|n| n.trim().parse::<usize>().ok())
-            .unwrap_or(0)
-    };
     let bytes = trace
         .lines()
         .filter(|l| l.contains("recvfrom("))
@@ -198,12 +212,13 @@ fn only_a_sample_of_outgoing_connections_leaves_the_kernel() {
     let out = under_then(
         "late-listener",
         &["--interval", "0", "--format", "json"],
-        "echo 32768 35767 > /proc/sys/net/ipv4/ip_local_port_range\n\
-         strace -f -o \"$TCPTUNE_SCRATCH/trace\" -e trace=sendto,recvfrom \"$1\" doctor --interval 0 --format json > \"$TCPTUNE_SCRATCH/doc\"\n\
-         cat \"$TCPTUNE_SCRATCH/trace\"; echo '=== '; cat \"$TCPTUNE_SCRATCH/doc\"",
+        &straced(
+            "echo 32768 35767 > /proc/sys/net/ipv4/ip_local_port_range",
+            "sendto,recvfrom",
+            "--interval 0 --format json",
+        ),
     );
-    let (trace, doc) = out.after.split_once("=== ").unwrap();
-    let doc: serde_json::Value = serde_json::from_str(doc.trim()).unwrap();
+    let (trace, doc) = trace_and_doc(&out);
     assert!(
         doc["findings"]
             .as_array()
@@ -231,12 +246,13 @@ fn half_open_requests_pass_the_connections_filter() {
     let out = under_then(
         "syn-flood",
         &["--netns", "srv", "--interval", "0", "--format", "json"],
-        "ip netns exec srv sh -c 'echo 40000 40000 > /proc/sys/net/ipv4/ip_local_port_range'\n\
-         strace -f -o \"$TCPTUNE_SCRATCH/trace\" -e trace=sendto,recvfrom \"$1\" doctor --netns srv --interval 0 --format json > \"$TCPTUNE_SCRATCH/doc\"\n\
-         cat \"$TCPTUNE_SCRATCH/trace\"; echo '=== '; cat \"$TCPTUNE_SCRATCH/doc\"",
+        &straced(
+            "ip netns exec srv sh -c 'echo 40000 40000 > /proc/sys/net/ipv4/ip_local_port_range'",
+            "sendto,recvfrom",
+            "--netns srv --interval 0 --format json",
+        ),
     );
-    let (trace, doc) = out.after.split_once("=== ").unwrap();
-    let doc: serde_json::Value = serde_json::from_str(doc.trim()).unwrap();
+    let (trace, doc) = trace_and_doc(&out);
     let l = listener(&doc, "10.9.0.2:9003");
     assert!(l["syn_recv"].as_u64().unwrap() >= 8, "{l}");
     // Listeners, then requests and connections with the filter, which the

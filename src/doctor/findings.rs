@@ -449,16 +449,16 @@ pub fn port_threshold(usable: i64) -> i64 {
 fn port_exhaustion(e: &Evidence) -> Option<Finding> {
     let (lo, hi) = e.pair("net.ipv4.ip_local_port_range")?;
     let usable = (hi - lo + 1).max(1);
-    let mut worst: Vec<(String, i64, i64, i64, bool)> = e
+    let mut worst: Vec<_> = e
         .sockets
         .remotes
         .iter()
-        .map(|((local, r), c)| {
-            let reuse = reuse_applies(e, r);
+        .map(|(pair, c)| {
+            let reuse = reuse_applies(e, &pair.1);
             // With reuse, TIME_WAIT ports come back after tcp_tw_reuse_delay.
             let busy = i64::from(c.established) + if reuse { 0 } else { i64::from(c.time_wait) };
             (
-                format!("from {local} to {r}"),
+                pair,
                 busy,
                 i64::from(c.established),
                 i64::from(c.time_wait),
@@ -483,9 +483,9 @@ fn port_exhaustion(e: &Evidence) -> Option<Finding> {
         "outgoing connections to one destination are running out of ephemeral ports".into(),
     );
     f.keys = vec!["net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"];
-    for (pair, busy, est, tw, reuse) in worst.iter().take(5) {
+    for ((local, remote), busy, est, tw, reuse) in worst.iter().take(5) {
         f.evidence.push(format!(
-            "{pair}: {est} established and {tw} in TIME_WAIT{}, {busy} of {usable} ports in ip_local_port_range ({lo} {hi}) held ({}%)",
+            "from {local} to {remote}: {est} established and {tw} in TIME_WAIT{}, {busy} of {usable} ports in ip_local_port_range ({lo} {hi}) held ({}%)",
             if *reuse { " (reusable: tcp_tw_reuse applies)" } else { "" },
             busy * 100 / usable
         ));
